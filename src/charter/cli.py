@@ -1,0 +1,323 @@
+"""The `charter` command line: parse, call the lifecycle, render. It holds no logic.
+
+Heavy libraries (pandas, scikit-learn, SQLAlchemy...) are imported inside the commands
+that need them, so `charter --help` answers at once. `main()` is the one error boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from charter.errors import CharterError, SpecError
+
+if TYPE_CHECKING:
+    from charter.lifecycle import StatusReport
+
+EXIT_FAILED = 1
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in charter, not in the user's input
+
+app = typer.Typer(
+    name="charter",
+    help="Execute a machine-learning project from one declarative file, charter.yaml.\n\n"
+    "Start with `charter init --data data.csv --target label`, then `charter check`.",
+    epilog="**Examples**\n\n"
+    "    charter init --data data/telco_churn.csv --target Churn\n\n"
+    "    charter check\n\n"
+    "    charter status --json\n\n"
+    "    charter metrics --task regression\n\n"
+    "    charter schema > charter.schema.json",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+CharterOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--charter",
+        "-c",
+        help="The charter file, or a folder holding charter.yaml. [default: ./charter.yaml]",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _charter_path(charter: Path | None, positional: Path | None = None) -> Path:
+    from charter.spec import find_charter
+
+    return find_charter(positional if positional is not None else charter)
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter check\n\n"
+    "    charter check examples/telco-churn/charter.yaml --json\n\n"
+    "    charter check --no-record   # validate only, leave the ledger alone",
+)
+def check(
+    path: Annotated[
+        Path | None, typer.Argument(help="The charter file (or its folder).", show_default=False)
+    ] = None,
+    charter: CharterOpt = None,
+    record: Annotated[
+        bool, typer.Option(help="Record a new revision of a valid charter in the ledger.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate a charter and report every problem at once, each with file:line:column."""
+    from charter import lifecycle
+
+    target = _charter_path(charter, path)
+    try:
+        outcome = lifecycle.check(target, record=record)
+    except SpecError as exc:
+        if as_json:
+            _json(
+                {
+                    "ok": False,
+                    "charter": str(target),
+                    "problems": [
+                        {
+                            "file": p.file,
+                            "line": p.line,
+                            "column": p.column,
+                            "path": p.path,
+                            "message": p.message,
+                        }
+                        for p in exc.problems
+                    ],
+                }
+            )
+        else:
+            for problem in exc.problems:
+                err.print(str(problem), markup=False)
+            count = len(exc.problems)
+            err.print(
+                f"{count} problem{'s' if count != 1 else ''} found in {target}.", markup=False
+            )
+        raise typer.Exit(EXIT_FAILED) from None
+    if as_json:
+        _json(
+            {
+                "ok": True,
+                "charter": str(target),
+                "project": outcome.project,
+                "sha256": outcome.sha256,
+                "revision": outcome.revision,
+                "new_revision": outcome.new_revision,
+                "changed_sections": outcome.changed_sections,
+            }
+        )
+        return
+    out.print(
+        f"[green]✓[/green] {target} is valid: project '{outcome.project}', "
+        f"{outcome.kpi_count} KPIs, {outcome.risk_count} risks, "
+        f"{outcome.milestone_count} milestones."
+    )
+    if outcome.revision is None:
+        return
+    if outcome.new_revision:
+        changed = ", ".join(outcome.changed_sections) or "first revision"
+        out.print(f"  Recorded revision {outcome.revision} ({outcome.sha256[:12]}): {changed}.")
+    else:
+        out.print(f"  Unchanged since revision {outcome.revision} ({outcome.sha256[:12]}).")
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter schema > charter.schema.json\n\n"
+    "    # VS Code (YAML extension): add to the top of charter.yaml\n\n"
+    "    # yaml-language-server: $schema=./charter.schema.json",
+)
+def schema(
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the JSON Schema of charter.yaml, so editors autocomplete and validate it."""
+    from charter.spec import json_schema_text
+
+    sys.stdout.write(json_schema_text() + "\n")
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter init --data data/telco_churn.csv --target Churn\n\n"
+    "    charter init --data data/sales.parquet --target revenue --charter projects/sales/",
+)
+def init(
+    data: Annotated[Path, typer.Option("--data", "-d", help="A CSV or Parquet file.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="The column to predict.")],
+    charter: CharterOpt = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing charter.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Scaffold a commented charter.yaml from a data file: contract, task and KPIs inferred."""
+    from charter import lifecycle
+
+    destination = _charter_path(charter)
+    with err.status(f"Reading {data} ..."):
+        outcome = lifecycle.init(data, target, destination, force=force)
+    if as_json:
+        _json(
+            {
+                "charter": str(outcome.path),
+                "task": outcome.task,
+                "columns": outcome.columns,
+                "id": outcome.id_column,
+                "protected": outcome.protected,
+            }
+        )
+        return
+    out.print(
+        f"[green]✓[/green] Wrote {outcome.path}: {outcome.task} on '{target}', "
+        f"{outcome.columns} columns in the contract"
+        + (f", id '{outcome.id_column}'" if outcome.id_column else "")
+        + (f", protected {', '.join(outcome.protected)}" if outcome.protected else "")
+        + "."
+    )
+    out.print(
+        "  Review the project section and the KPI thresholds, then run "
+        f"`charter check {outcome.path}`.",
+        markup=False,
+    )
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter status\n\n"
+    "    charter status --charter examples/telco-churn --json",
+)
+def status(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
+    """Show where the project stands: charter revisions, runs, models, incidents."""
+    from charter import lifecycle
+
+    report = lifecycle.status(_charter_path(charter))
+    if as_json:
+        _json(report.as_dict())
+        return
+    _render_status(report)
+
+
+@app.command(
+    epilog="**Examples**\n\n    charter metrics\n\n    charter metrics --task regression --json",
+)
+def metrics(
+    task: Annotated[
+        str | None, typer.Option(help="Only metrics that fit this task.", show_default=False)
+    ] = None,
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the KPI metrics a charter can name, with their kind, tasks and direction."""
+    from charter.spec import METRICS, TASKS
+
+    if task is not None and task not in TASKS:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(TASKS)}. Got '{task}' instead.", param_hint="--task"
+        )
+    rows = [m for m in METRICS.values() if task is None or task in m.tasks]
+    if as_json:
+        _json(
+            [
+                {
+                    "name": m.name,
+                    "kind": m.kind.value,
+                    "tasks": sorted(m.tasks),
+                    "direction": m.direction,
+                    "params": sorted(m.required_params),
+                    "description": m.description,
+                }
+                for m in rows
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title="KPI metrics", title_justify="left")
+    for column in ("metric", "kind", "better", "needs", "tasks"):
+        table.add_column(column)
+    for m in rows:
+        table.add_row(
+            m.name,
+            m.kind.value,
+            m.direction,
+            ", ".join(sorted(m.required_params)),
+            ", ".join(sorted(t.split("_")[0] for t in m.tasks)),
+        )
+    out.print(table)
+
+
+def _render_status(report: StatusReport) -> None:
+    from rich.table import Table
+
+    out.print(f"[bold]{report.project}[/bold] — {report.problem}", markup=True)
+    out.print(f"charter: {report.charter_path}  ledger: {report.ledger_url}", markup=False)
+    if report.is_empty:
+        out.print(
+            "Nothing recorded yet: no charter revision, no run, no model. "
+            "Run `charter check` to record the charter.",
+            markup=False,
+        )
+        return
+    facts = Table(show_header=False, box=None, pad_edge=False)
+    facts.add_column(style="bold")
+    facts.add_column()
+    for label, value in report.facts():
+        facts.add_row(label, value)
+    out.print(facts)
+    if report.stages:
+        table = Table(title="Stages (latest execution)", title_justify="left")
+        for column in ("stage", "status", "when", "wall s"):
+            table.add_column(column)
+        for stage in report.stages:
+            table.add_row(stage["stage"], stage["status"], stage["when"], stage["wall_seconds"])
+        out.print(table)
+    else:
+        out.print("No stage has run yet.")
+    if report.aliases:
+        out.print(
+            "Models: "
+            + ", ".join(f"{alias} = v{version}" for alias, version in report.aliases.items())
+        )
+
+
+def main() -> None:
+    """Run the command line: the one place where errors become messages and exit codes."""
+    try:
+        app()
+    except SpecError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        raise SystemExit(EXIT_FAILED) from None
+    except CharterError as exc:
+        err.print("error: " + str(exc), markup=False)
+        raise SystemExit(EXIT_FAILED) from None
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        raise SystemExit(130) from None
+    except Exception:
+        err.print(
+            "internal error: this is a bug in charter; please report it with the traceback below.",
+            markup=False,
+        )
+        err.print(traceback.format_exc(), markup=False)
+        raise SystemExit(EXIT_INTERNAL) from None
+
+
+if __name__ == "__main__":
+    main()
