@@ -67,7 +67,7 @@ class _Checker:
         self._check_data(data, contract, target, task)
         self._check_objective(objective, contract, task)
         kpi_names = self._check_kpis(contract, task)
-        self._check_model()
+        self._check_model(kpi_names)
         self._check_monitor(task)
         self._check_risks(kpi_names)
         self._check_unique("milestones", "name")
@@ -323,8 +323,26 @@ class _Checker:
         if "k" in allowed and isinstance(k, int | float) and k >= 1 and int(k) != k:
             self.must((*path, "k"), "a whole number of rows, or a fraction between 0 and 1", k)
 
-    def _check_model(self) -> None:
+    def _check_model(self, kpi_names: set[str]) -> None:
         model = _map(self.raw.get("model"))
+        primary = model.get("primary")
+        if isinstance(primary, str) and primary not in kpi_names:
+            self.must(
+                ("model", "primary"), "the name of a KPI", primary, did_you_mean(primary, kpi_names)
+            )
+        elif isinstance(primary, str):
+            for _index, kpi in _entries(self.raw.get("kpis")):
+                metric_name = kpi.get("metric")
+                if kpi.get("name") != primary or not isinstance(metric_name, str):
+                    continue
+                metric = registry.METRICS.get(metric_name)
+                if metric is not None and metric.kind != registry.MetricKind.MODEL:
+                    self.must(
+                        ("model", "primary"),
+                        "a KPI on a model metric (the search "
+                        f"maximises it on held-out folds); '{primary}' is {metric.kind.value}",
+                        primary,
+                    )
         candidates = _list(model.get("candidates"))
         for index, name in enumerate(candidates):
             if not isinstance(name, str):

@@ -24,6 +24,21 @@ BUILTIN_CANDIDATES = (
     "logistic_regression",
     "random_forest",
 )
+FINDING_KINDS = (
+    "class_imbalance",
+    "constant",
+    "contract_violation",
+    "duplicates",
+    "group_too_small",
+    "high_cardinality",
+    "id_like",
+    "leakage",
+    "missing",
+    "near_constant",
+    "outliers",
+    "representation",
+    "train_test_overlap",
+)
 NOTIFY_CHANNELS = ("console", "file", "slack", "webhook", "email", "none")
 
 Task = Literal["binary_classification", "multiclass_classification", "regression"]
@@ -136,6 +151,30 @@ class Split(_Section):
     seed: int = 7
 
 
+FindingKind = Literal[
+    "class_imbalance",
+    "constant",
+    "contract_violation",
+    "duplicates",
+    "group_too_small",
+    "high_cardinality",
+    "id_like",
+    "leakage",
+    "missing",
+    "near_constant",
+    "outliers",
+    "representation",
+    "train_test_overlap",
+]
+
+
+class AuditPolicy(_Section):
+    """Which audit findings stop a run, and the sizes below which a group cannot be judged."""
+
+    blocking: tuple[FindingKind, ...] = ("leakage",)
+    min_group_size: Annotated[int, Field(ge=1)] = 30
+
+
 class Data(_Section):
     """Where the data comes from and the contract it must keep."""
 
@@ -147,6 +186,7 @@ class Data(_Section):
     protected: tuple[str, ...] = ()
     split: Split = Split()
     on_violation: Literal["fail", "quarantine"] = "fail"
+    audit: AuditPolicy = AuditPolicy()
 
     @field_validator("source", mode="before")
     @classmethod
@@ -204,6 +244,15 @@ class ModelSpec(_Section):
     budget: Budget = Budget()
     cv_folds: Annotated[int, Field(ge=2, le=20)] = 5
     seed: int = 7
+    primary: str | None = Field(
+        default=None,
+        description="The KPI the search maximises; default: the first model-metric KPI.",
+    )
+    threshold: Annotated[float, Field(gt=0, lt=1)] | Literal["auto"] = Field(
+        default="auto",
+        description="Binary decision threshold; 'auto' maximises expected_value when a KPI "
+        "sets costs, else 0.5.",
+    )
 
 
 # --- serve -----------------------------------------------------------------------------
