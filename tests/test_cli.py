@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,26 @@ def test_init_refuses_a_missing_file(run_charter: CharterRunner, tmp_path: Path)
     result = run_charter("init", "--data", "nowhere.csv", "--target", "y")
     assert result.code == 1
     assert "nowhere.csv does not exist" in result.stderr
+
+
+def test_a_postgresql_ledger_named_in_the_environment_is_used(
+    run_charter: CharterRunner, telco_project: Path, make_postgres_database: Callable[[], str]
+) -> None:
+    url = make_postgres_database()
+    env = {"CHARTER_LEDGER_URL": url}
+    assert run_charter("check", cwd=telco_project, env=env).code == 0
+    report = json.loads(run_charter("status", "--json", cwd=telco_project, env=env).stdout)
+    assert report["revisions"] == 1
+    assert report["ledger_url"].startswith("postgresql")
+    assert not (telco_project / ".charter" / "ledger.db").exists()
+
+
+def test_an_unreachable_ledger_is_a_clean_error(
+    run_charter: CharterRunner, telco_project: Path
+) -> None:
+    env = {"CHARTER_LEDGER_URL": "postgresql+psycopg://charter:s3cret@127.0.0.1:1/nowhere"}
+    result = run_charter("check", cwd=telco_project, env=env)
+    assert result.code == 1
+    assert result.stderr.startswith("error: ")
+    assert "s3cret" not in result.stderr
+    assert "Traceback" not in result.stderr

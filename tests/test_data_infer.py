@@ -29,7 +29,7 @@ def datasets_dir() -> Path:
 def dataset(name: str) -> Path:
     path = datasets_dir() / name
     if not path.is_file():
-        pytest.skip(f"the shared dataset {name} is not available at {path}")
+        pytest.fail(f"the shared dataset {name} is missing at {path}")
     return path
 
 

@@ -132,7 +132,11 @@ def check(
     if outcome.revision is None:
         return
     if outcome.new_revision:
-        changed = ", ".join(outcome.changed_sections) or "first revision"
+        changed = (
+            "first revision"
+            if outcome.first_revision
+            else "changed " + (", ".join(outcome.changed_sections) or "formatting only")
+        )
         out.print(f"  Recorded revision {outcome.revision} ({outcome.sha256[:12]}): {changed}.")
     else:
         out.print(f"  Unchanged since revision {outcome.revision} ({outcome.sha256[:12]}).")

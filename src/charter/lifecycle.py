@@ -6,7 +6,7 @@ never prints or parses arguments (the faces do that).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class CheckOutcome:
     milestone_count: int
     revision: int | None = None
     new_revision: bool = False
+    first_revision: bool = False
     changed_sections: tuple[str, ...] = ()
 
 
@@ -45,13 +46,12 @@ def check(path: Path, *, record: bool = True) -> CheckOutcome:
 
     with open_ledger(loaded.base_dir) as ledger:
         revision = ledger.record_revision(charter.project.name, str(loaded.path), loaded.text)
-    return CheckOutcome(
-        **{
-            **asdict(outcome),
-            "revision": revision.id,
-            "new_revision": revision.is_new,
-            "changed_sections": tuple(revision.changed_sections),
-        }
+    return replace(
+        outcome,
+        revision=revision.id,
+        new_revision=revision.is_new,
+        first_revision=revision.parent_id is None,
+        changed_sections=tuple(revision.changed_sections),
     )
 
 
