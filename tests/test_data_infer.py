@@ -14,7 +14,6 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import charter.data
 from charter.data import infer_charter, read_table, render_charter
 from charter.errors import DataError
 
@@ -74,13 +73,6 @@ def assert_contract_holds(frame: pd.DataFrame, contract: dict[str, Any]) -> None
         if "regex" in rule:
             pattern = re.compile(rule["regex"])
             assert all(pattern.fullmatch(value) for value in values), name
-
-
-def test_public_api_is_pinned() -> None:
-    assert charter.data.__all__ == ["infer_charter", "read_table", "render_charter"]
-
-
-# -- the shared datasets -----------------------------------------------------------------
 
 
 def test_telco_churn_contract() -> None:

@@ -18,7 +18,7 @@ from rich.console import Console
 from charter.errors import CharterError, SpecError
 
 if TYPE_CHECKING:
-    from charter.lifecycle import StatusReport
+    from charter.lifecycle import RunOutcome, StatusReport
 
 EXIT_FAILED = 1
 EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE: a bug in charter, not in the user's input
@@ -264,6 +264,202 @@ def metrics(
             ", ".join(sorted(t.split("_")[0] for t in m.tasks)),
         )
     out.print(table)
+
+
+class _RichReporter:
+    """Shows each stage as a line with a spinner, a bar for progress, and its outcome."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.fields[stage]:<9}"),
+            BarColumn(bar_width=24),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def stage_started(self, stage: str) -> None:
+        self.tasks[stage] = self.progress.add_task("", total=1.0, stage=stage)
+
+    def stage_progress(self, stage: str, message: str, fraction: float | None) -> None:
+        task = self.tasks.get(stage)
+        if task is not None:
+            self.progress.update(
+                task,
+                description=message[:90],
+                completed=None if fraction is None else min(max(fraction, 0.0), 1.0),
+            )
+
+    def stage_finished(self, stage: str, status: str, seconds: float, summary: str) -> None:
+        task = self.tasks.get(stage)
+        icon = "✓" if status == "passed" else "✗"
+        if task is not None:
+            self.progress.update(task, completed=1.0, description=f"{icon} {status}: {summary}")
+            self.progress.stop_task(task)
+
+
+def _run_stages(charter: Path | None, stages: tuple[str, ...], as_json: bool) -> None:
+    from charter import lifecycle
+
+    path = _charter_path(charter)
+    reporter = _RichReporter()
+    with reporter.progress:
+        outcome = lifecycle.run(path, stages=stages, reporter=reporter)
+    if as_json:
+        _json(outcome.as_dict())
+    else:
+        _render_outcome(outcome)
+    if outcome.status != "succeeded" or outcome.deployable is False:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _verdict_table(verdicts: Any, title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("KPI", "gate", "value", "target", "margin", "verdict"):
+        table.add_column(column, justify="right" if column in ("value", "margin") else "left")
+    for v in verdicts:
+        value = (
+            "—"
+            if v["value"] is None
+            else f"{v['value']:.4g}" + (" (est.)" if v.get("estimate") else "")
+        )
+        margin = "—" if v["margin"] is None else f"{v['margin']:+.4g}"
+        verdict = {True: "✓ PASS", False: "✗ FAIL", None: "- not measured"}[v["passed"]]
+        style = {True: "green", False: "bold red", None: "yellow"}[v["passed"]]
+        table.add_row(
+            v["kpi"], v["gate"], value, v["threshold"], margin, f"[{style}]{verdict}[/{style}]"
+        )
+    return table
+
+
+def _render_outcome(outcome: RunOutcome) -> None:
+    if outcome.verdicts:
+        out.print(_verdict_table(outcome.verdicts, "KPIs against their targets"))
+    if outcome.status == "succeeded" and outcome.model_version is not None:
+        if outcome.deployable:
+            out.print(
+                f"[green]✓[/green] Registered version {outcome.model_version} as "
+                f"candidate; every deploy gate passes. Promote it with "
+                f"`charter promote {outcome.model_version}`."
+            )
+        else:
+            out.print(
+                f"[red]✗[/red] Registered version {outcome.model_version} as candidate, "
+                "but a deploy gate fails: it cannot be promoted without "
+                f'`charter promote {outcome.model_version} --override "reason"`.'
+            )
+    elif outcome.status == "succeeded":
+        done = ", ".join(s.stage for s in outcome.stages)
+        out.print(f"[green]✓[/green] {done} passed (run {outcome.run_id[:8]}).")
+    else:
+        err.print(f"✗ Run {outcome.run_id[:8]} stopped: {outcome.stopped_by}", markup=False)
+    if outcome.report_path is not None:
+        out.print(f"Report: {outcome.report_path}", markup=False)
+
+
+_RUN_EPILOG = (
+    "**Examples**\n\n"
+    "    charter run\n\n"
+    "    charter run --charter examples/telco-churn --json\n\n"
+    "Exit code 1 when a gate fails or a blocking finding stops the run."
+)
+
+
+@app.command(epilog=_RUN_EPILOG)
+def run(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the project: audit the data, train, validate against the KPIs, register the model."""
+    _run_stages(charter, ("audit", "train", "validate", "register"), as_json)
+
+
+@app.command(epilog="**Examples**\n\n    charter audit\n\n    charter audit --json")
+def audit(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
+    """Read the data once, check its contract, audit quality and bias, split it."""
+    _run_stages(charter, ("audit",), as_json)
+
+
+@app.command(epilog="**Examples**\n\n    charter train\n\n    charter train --json")
+def train(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
+    """Search the candidate models within the budget, from the latest passed audit."""
+    _run_stages(charter, ("train",), as_json)
+
+
+@app.command(epilog="**Examples**\n\n    charter validate\n\n    charter validate --json")
+def validate(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
+    """Judge the latest trained model on the holdout against every KPI gate."""
+    _run_stages(charter, ("validate",), as_json)
+
+
+@app.command(epilog="**Examples**\n\n    charter register\n\n    charter register --json")
+def register(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
+    """Register the latest validated model as a new version with the alias 'candidate'."""
+    _run_stages(charter, ("register",), as_json)
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter promote 3\n\n"
+    '    charter promote 4 --override "parity re-measured on Q3 data; legal signed off"'
+)
+def promote(
+    version: Annotated[int, typer.Argument(help="The model version to promote.")],
+    alias: Annotated[str, typer.Option(help="The alias to move.")] = "champion",
+    override: Annotated[
+        str | None,
+        typer.Option(
+            help="Promote despite a failed deploy gate; the reason is recorded.", show_default=False
+        ),
+    ] = None,
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make a model version the champion, only when its deploy gates pass."""
+    from charter import lifecycle
+
+    outcome = lifecycle.promote(_charter_path(charter), version, alias=alias, override=override)
+    if as_json:
+        _json(outcome.as_dict())
+        return
+    out.print(_verdict_table(outcome.verdicts, "Deploy gates"))
+    moved = f"from version {outcome.previous} " if outcome.previous else ""
+    note = f" (override: {outcome.override_reason})" if outcome.override_reason else ""
+    out.print(
+        f"[green]✓[/green] {outcome.alias} moved {moved}to version {outcome.version}{note}.",
+        markup=True,
+    )
+
+
+@app.command(epilog="**Examples**\n\n    charter report\n\n    charter report 3f2a9c1e --json")
+def report(
+    run_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="A run id or its prefix (default: the latest run).", show_default=False
+        ),
+    ] = None,
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the self-contained HTML report of a run and print where it is."""
+    from charter import lifecycle
+
+    path = lifecycle.report(_charter_path(charter), run_id)
+    if as_json:
+        _json({"report": str(path)})
+    else:
+        out.print(f"Report: {path}", markup=False)
 
 
 def _render_status(report: StatusReport) -> None:

@@ -1,12 +1,58 @@
-"""Data: reading tables and inferring a charter from them (what `charter init` scaffolds).
+"""Data: read a source once, check its contract, audit it, split it (and scaffold a charter).
 
-`read_table` reads a CSV (every column as strings, so that missing-value markers survive)
-or a Parquet file (typed by the file); `infer_charter` turns a file and a target column
-into a charter as plain data; `render_charter` writes that charter as commented YAML.
+The audit stage in one call: `prepare(loaded)` reads the charter's source (`read_source`:
+CSV as strings so that missing-value markers survive, Parquet or a SQL query, fingerprinted
+as read), checks it against the contract with pandera (`check_contract`, every violation
+reported; `quarantine` sets bad rows aside), audits quality, leakage and bias through the
+frame engine (`audit`), and cuts the holdout (`split`, `overlap_findings`). Every result
+has `to_dict()` for the ledger and the report.
+
+`read_table` reads a file for `charter init`; `infer_charter` turns a file and a target
+column into a charter as plain data; `render_charter` writes that charter as commented YAML.
 """
 
+from charter.data._audit import AuditReport, BiasTable, ColumnProfile, GroupStats, audit
+from charter.data._contract import (
+    ContractResult,
+    ContractViolation,
+    Quarantined,
+    Violation,
+    check_contract,
+    contract_schema,
+    quarantine,
+)
+from charter.data._findings import Finding
+from charter.data._fingerprint import Fingerprint
 from charter.data._infer import infer_charter
+from charter.data._prepare import Prepared, prepare
 from charter.data._read import read_table
 from charter.data._render import render_charter
+from charter.data._source import SourceFrame, read_source
+from charter.data._split import Split, overlap_findings, split
 
-__all__ = ["infer_charter", "read_table", "render_charter"]
+__all__ = [
+    "AuditReport",
+    "BiasTable",
+    "ColumnProfile",
+    "ContractResult",
+    "ContractViolation",
+    "Finding",
+    "Fingerprint",
+    "GroupStats",
+    "Prepared",
+    "Quarantined",
+    "SourceFrame",
+    "Split",
+    "Violation",
+    "audit",
+    "check_contract",
+    "contract_schema",
+    "infer_charter",
+    "overlap_findings",
+    "prepare",
+    "quarantine",
+    "read_source",
+    "read_table",
+    "render_charter",
+    "split",
+]

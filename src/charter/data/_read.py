@@ -7,6 +7,7 @@ or " " survive to be seen by the inference; Parquet keeps the types its file rec
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 from collections import Counter
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class Table:
 
     frame: pd.DataFrame
     arrow_types: dict[str, Any] | None
+    delimiter: str | None = None  # the delimiter a CSV was split by
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -46,15 +48,26 @@ def read_table(path: Path) -> pd.DataFrame:
     return read(path, nrows=None).frame
 
 
-def read(path: Path, *, nrows: int | None) -> Table:
-    """Read at most `nrows` data rows of `path` (all when None); see `read_table`."""
+def read(
+    path: Path,
+    *,
+    nrows: int | None,
+    fmt: str | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+) -> Table:
+    """Read at most `nrows` data rows of `path` (all when None); see `read_table`.
+
+    `fmt` ("csv" or "parquet") overrides the file's suffix; `delimiter` and `encoding`
+    override what is sniffed from a CSV's first bytes.
+    """
     if nrows is not None and nrows < 1:
         raise ValueError(f"nrows must be at least 1 or None, got {nrows}")
     if not path.exists():
         raise DataError(f"The data file '{path}' does not exist.")
     if not path.is_file():
         raise DataError(f"The data file '{path}' must be a file. Got a directory instead.")
-    suffix = path.suffix.lower()
+    suffix = {"csv": ".csv", "parquet": ".parquet"}.get(fmt or "", path.suffix.lower())
     if suffix not in CSV_SUFFIXES | PARQUET_SUFFIXES:
         known = ", ".join(sorted(CSV_SUFFIXES | PARQUET_SUFFIXES))
         raise DataError(
@@ -62,7 +75,10 @@ def read(path: Path, *, nrows: int | None) -> Table:
         )
     if path.stat().st_size == 0:
         raise DataError(f"The data file '{path}' is empty (0 bytes).")
-    table = _read_parquet(path, nrows) if suffix in PARQUET_SUFFIXES else _read_csv(path, nrows)
+    if suffix in PARQUET_SUFFIXES:
+        table = _read_parquet(path, nrows)
+    else:
+        table = _read_csv(path, nrows, delimiter=delimiter, encoding=encoding)
     _check_columns(path, [str(c) for c in table.frame.columns])
     if len(table.frame) == 0:
         raise DataError(f"The data file '{path}' must hold data rows. Got only a header instead.")
@@ -78,14 +94,22 @@ def _check_columns(path: Path, names: list[str]) -> None:
         )
 
 
-def _read_csv(path: Path, nrows: int | None) -> Table:
+def _read_csv(
+    path: Path, nrows: int | None, *, delimiter: str | None = None, encoding: str | None = None
+) -> Table:
     with path.open("rb") as handle:
         head = handle.read(_SNIFF_BYTES)
-    encoding, text = _detect_encoding(head)
-    delimiter = _sniff_delimiter(text, default="\t" if path.suffix.lower() == ".tsv" else ",")
+    sniffed, text = _detect_encoding(head)
+    if encoding is not None:
+        with contextlib.suppress(LookupError):  # an unknown codec is reported by the read
+            text = head.decode(encoding, errors="ignore")
+    if delimiter is None:
+        delimiter = _sniff_delimiter(text, default="\t" if path.suffix.lower() == ".tsv" else ",")
     # A head that decodes as UTF-8 does not prove the rest does: a legacy 8-bit file may
     # hold its first accented letter further down, so the read itself may fall back.
-    candidates = [encoding] + [name for name in ("cp1252",) if name != encoding]
+    if encoding is not None:
+        return _read_declared(path, nrows, delimiter, encoding)
+    candidates = [sniffed] + [name for name in ("cp1252",) if name != sniffed]
     for attempt in candidates:
         try:
             raw = _parse_csv(path, delimiter, attempt, nrows)
@@ -94,6 +118,27 @@ def _read_csv(path: Path, nrows: int | None) -> Table:
             continue
     else:
         raw = _parse_csv(path, delimiter, "latin-1", nrows)  # decodes any byte
+    return _table(path, raw, delimiter)
+
+
+def _read_declared(path: Path, nrows: int | None, delimiter: str, encoding: str) -> Table:
+    """Read a CSV in the encoding the charter declares: no guessing, no fallback."""
+    try:
+        raw = _parse_csv(path, delimiter, encoding, nrows)
+    except LookupError:
+        raise DataError(
+            f"The encoding of '{path}' must be one Python knows (utf-8, latin-1, cp1252...). "
+            f"Got '{encoding}' instead."
+        ) from None
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"The data file '{path}' cannot be decoded as {encoding}: a byte at offset "
+            f"{error.start} is not valid {encoding}."
+        ) from None
+    return _table(path, raw, delimiter)
+
+
+def _table(path: Path, raw: pd.DataFrame | None, delimiter: str) -> Table:
     if raw is None:
         raise DataError(f"The data file '{path}' is empty: it holds no header row.")
     names = [
@@ -101,7 +146,7 @@ def _read_csv(path: Path, nrows: int | None) -> Table:
     ]
     frame = raw.iloc[1:].reset_index(drop=True)
     frame.columns = pd.Index(names, dtype=object)
-    return Table(frame=frame, arrow_types=None)
+    return Table(frame=frame, arrow_types=None, delimiter=delimiter)
 
 
 def _parse_csv(path: Path, delimiter: str, encoding: str, nrows: int | None) -> pd.DataFrame | None:

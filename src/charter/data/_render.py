@@ -58,9 +58,9 @@ _COMMENTS: dict[tuple[str, ...], list[str]] = {
         "random for regression, by time when there is a timestamp.",
     ],
     ("kpis",): [
-        "What good enough means. `deploy` gates must pass before a model is registered;",
-        "`monitor` gates are checked on live traffic. The thresholds are starting points:",
-        "agree them with the stakeholders.",
+        "What good enough means. `validate` gates must pass before a model is registered,",
+        "`deploy` gates before it is promoted to champion, and `monitor` gates are checked",
+        "on live traffic. The thresholds are starting points: agree them with stakeholders.",
     ],
     ("model",): [
         "Candidate pipelines searched within the budget, compared by cross-validation.",

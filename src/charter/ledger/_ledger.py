@@ -830,13 +830,27 @@ class Ledger:
             ).all()
             return self._model_versions(session, rows)
 
-    def set_alias(self, project: str, alias: str, version: int, reason: str | None = None) -> Alias:
-        """Point `alias` at a model version; the move (old and new) is kept as an event."""
+    def set_alias(
+        self,
+        project: str,
+        alias: str,
+        version: int,
+        reason: str | None = None,
+        *,
+        override_reason: str | None = None,
+    ) -> Alias:
+        """Point `alias` at a model version; the move (old and new) is kept as an event.
+
+        `override_reason` records why a failed gate was overridden: it is stored on the
+        version itself, in the same transaction, so it shows wherever the version appears.
+        """
         where = f"alias '{alias}' of project '{project}'"
         self._check_alias(alias, where)
         with self._write() as session:
             self._lock_project(session, project)
             row = self._version_row(session, project, version)
+            if override_reason is not None:
+                row.override_reason = override_reason
             return self._move_alias(session, project, alias, row, reason)
 
     def get_alias(self, project: str, alias: str) -> ModelVersion | None:

@@ -1,8 +1,4 @@
-"""The stages of a charter project, wired: each takes a charter and the ledger and leaves evidence.
-
-This layer holds no I/O of its own beyond asking the ledger and the domain packages; it
-never prints or parses arguments (the faces do that).
-"""
+"""The project-level steps: check a charter, scaffold one with init, summarise the ledger."""
 
 from __future__ import annotations
 
