@@ -18,8 +18,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# The telco-churn journey: validate the charter, run audit -> train -> validate -> register,
+# promote the new candidate to champion (its deploy gates must pass), show where it stands.
 demo: $(STAMP)
 	$(BIN)/charter check --charter $(EXAMPLE)
+	$(BIN)/charter run --charter $(EXAMPLE)
+	$(BIN)/charter promote candidate --charter $(EXAMPLE)
 	$(BIN)/charter status --charter $(EXAMPLE)
 
 test: lint typecheck layers pytest

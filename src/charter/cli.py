@@ -411,10 +411,13 @@ def register(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
 @app.command(
     epilog="**Examples**\n\n"
     "    charter promote 3\n\n"
+    "    charter promote candidate\n\n"
     '    charter promote 4 --override "parity re-measured on Q3 data; legal signed off"'
 )
 def promote(
-    version: Annotated[int, typer.Argument(help="The model version to promote.")],
+    version: Annotated[
+        str, typer.Argument(help="The model version to promote: a number or an alias.")
+    ],
     alias: Annotated[str, typer.Option(help="The alias to move.")] = "champion",
     override: Annotated[
         str | None,

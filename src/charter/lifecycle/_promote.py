@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from charter.errors import CharterError
+from charter.errors import CharterError, NotFoundError
 from charter.gates import judge
 from charter.spec import load_charter
 
@@ -33,9 +33,11 @@ class PromoteOutcome:
 
 
 def promote(
-    path: Path, version: int, *, alias: str = "champion", override: str | None = None
+    path: Path, version: int | str, *, alias: str = "champion", override: str | None = None
 ) -> PromoteOutcome:
     """Point `alias` at `version` when its deploy gates pass under the current charter.
+
+    `version` is a number, or the name of an alias ("candidate") standing for its version.
 
     The KPI values recorded at validation are judged against today's thresholds, so a
     tightened charter is honoured. `override` (a non-empty reason) is the only way past a
@@ -51,6 +53,15 @@ def promote(
             "Got an empty reason instead."
         )
     with open_ledger(loaded.base_dir) as ledger:
+        if isinstance(version, str) and not version.isdigit():
+            named = ledger.get_alias(charter.project.name, version)
+            if named is None:
+                raise NotFoundError(
+                    f"The 'version' to promote must be a version number or an alias of project "
+                    f"'{charter.project.name}'. Got '{version}', which names no version."
+                )
+            version = named.version
+        version = int(version)
         model = ledger.get_model_version(charter.project.name, version)
         values = dict(model.metrics.get("kpis", {}))
         report = judge(charter.kpis, values, "deploy")

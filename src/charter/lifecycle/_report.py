@@ -112,7 +112,7 @@ def write_report(ledger: Ledger, loaded: LoadedCharter, run_id: str) -> Path:
     """Write the run's report to .charter/reports/<run id>.html beside the charter."""
     from charter.reporting import write_run_report
 
-    path = loaded.base_dir / ".charter" / "reports" / f"{run_id}.html"
+    path = loaded.base_dir.resolve() / ".charter" / "reports" / f"{run_id}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_run_report(build_report(ledger, loaded, run_id), path)
 
