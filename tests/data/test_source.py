@@ -29,6 +29,20 @@ def small_frame() -> pd.DataFrame:
 # -- files --------------------------------------------------------------------------------------
 
 
+def test_the_data_is_read_once_and_hashed_as_it_is_parsed(
+    make_charter: MakeCharter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import charter.data._source as source_module
+
+    def second_read(_path: object) -> str:
+        raise AssertionError("the file was read a second time to hash it")
+
+    monkeypatch.setattr(source_module, "file_sha256", second_read)
+    source = read_source(make_charter(inferred("telco")))
+    expected = hashlib.sha256(dataset("telco").read_bytes()).hexdigest()
+    assert source.fingerprint.content_sha256 == expected
+
+
 def test_ai4i_csv_with_bom_and_crlf_is_read_as_strings(make_charter: MakeCharter) -> None:
     source = read_source(make_charter(inferred("ai4i")))
     path = dataset("ai4i")

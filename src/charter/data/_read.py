@@ -9,10 +9,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import hashlib
+import io
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -37,6 +39,30 @@ class Table:
     frame: pd.DataFrame
     arrow_types: dict[str, Any] | None
     delimiter: str | None = None  # the delimiter a CSV was split by
+    sha256: str | None = None  # of the file's bytes, hashed as they were parsed (whole reads)
+
+
+class _HashingReader(io.RawIOBase):
+    """A binary file that hashes the bytes as the parser reads them: the data is read once."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._handle.read(len(buffer))
+        self.digest.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def finish(self) -> str:
+        """The sha256 of the whole file, reading whatever the parser left unread."""
+        while chunk := self._handle.read(1 << 20):
+            self.digest.update(chunk)
+        return self.digest.hexdigest()
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -112,19 +138,19 @@ def _read_csv(
     candidates = [sniffed] + [name for name in ("cp1252",) if name != sniffed]
     for attempt in candidates:
         try:
-            raw = _parse_csv(path, delimiter, attempt, nrows)
+            raw, digest = _parse_csv(path, delimiter, attempt, nrows)
             break
         except UnicodeDecodeError:
             continue
     else:
-        raw = _parse_csv(path, delimiter, "latin-1", nrows)  # decodes any byte
-    return _table(path, raw, delimiter)
+        raw, digest = _parse_csv(path, delimiter, "latin-1", nrows)  # decodes any byte
+    return _table(path, raw, delimiter, digest)
 
 
 def _read_declared(path: Path, nrows: int | None, delimiter: str, encoding: str) -> Table:
     """Read a CSV in the encoding the charter declares: no guessing, no fallback."""
     try:
-        raw = _parse_csv(path, delimiter, encoding, nrows)
+        raw, digest = _parse_csv(path, delimiter, encoding, nrows)
     except LookupError:
         raise DataError(
             f"The encoding of '{path}' must be one Python knows (utf-8, latin-1, cp1252...). "
@@ -135,10 +161,10 @@ def _read_declared(path: Path, nrows: int | None, delimiter: str, encoding: str)
             f"The data file '{path}' cannot be decoded as {encoding}: a byte at offset "
             f"{error.start} is not valid {encoding}."
         ) from None
-    return _table(path, raw, delimiter)
+    return _table(path, raw, delimiter, digest)
 
 
-def _table(path: Path, raw: pd.DataFrame | None, delimiter: str) -> Table:
+def _table(path: Path, raw: pd.DataFrame | None, delimiter: str, digest: str | None) -> Table:
     if raw is None:
         raise DataError(f"The data file '{path}' is empty: it holds no header row.")
     names = [
@@ -146,27 +172,33 @@ def _table(path: Path, raw: pd.DataFrame | None, delimiter: str) -> Table:
     ]
     frame = raw.iloc[1:].reset_index(drop=True)
     frame.columns = pd.Index(names, dtype=object)
-    return Table(frame=frame, arrow_types=None, delimiter=delimiter)
+    return Table(frame=frame, arrow_types=None, delimiter=delimiter, sha256=digest)
 
 
-def _parse_csv(path: Path, delimiter: str, encoding: str, nrows: int | None) -> pd.DataFrame | None:
+def _parse_csv(
+    path: Path, delimiter: str, encoding: str, nrows: int | None
+) -> tuple[pd.DataFrame | None, str | None]:
+    """The raw string frame (header as its first row) and, for a whole read, the sha256."""
     # header=None keeps duplicate names as they are (pandas would rename them "a.1").
-    try:
-        return pd.read_csv(
-            path,
-            sep=delimiter,
-            header=None,
-            dtype=str,
-            na_filter=False,
-            encoding=encoding,
-            nrows=None if nrows is None else nrows + 1,
-            engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        return None
-    except pd.errors.ParserError as error:
-        detail = " ".join(str(error).split())
-        raise DataError(f"The data file '{path}' cannot be parsed as CSV: {detail}") from error
+    with path.open("rb") as handle:
+        reader = _HashingReader(handle)
+        try:
+            frame = pd.read_csv(
+                io.BufferedReader(reader),
+                sep=delimiter,
+                header=None,
+                dtype=str,
+                na_filter=False,
+                encoding=encoding,
+                nrows=None if nrows is None else nrows + 1,
+                engine="c",
+            )
+        except pd.errors.EmptyDataError:
+            return None, None
+        except pd.errors.ParserError as error:
+            detail = " ".join(str(error).split())
+            raise DataError(f"The data file '{path}' cannot be parsed as CSV: {detail}") from error
+        return frame, (reader.finish() if nrows is None else None)
 
 
 def _detect_encoding(head: bytes) -> tuple[str, str]:
@@ -230,8 +262,14 @@ def _read_parquet(path: Path, nrows: int | None) -> Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    digest = None
     try:
-        parquet = pq.ParquetFile(path)
+        if nrows is None:  # one read: the bytes are hashed and parsed from memory
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            parquet = pq.ParquetFile(pa.BufferReader(data))
+        else:
+            parquet = pq.ParquetFile(path)
         names = list(parquet.schema_arrow.names)
         _check_columns(path, names)
         if nrows is None:
@@ -249,4 +287,4 @@ def _read_parquet(path: Path, nrows: int | None) -> Table:
         detail = " ".join(str(error).split())
         raise DataError(f"The data file '{path}' cannot be read as Parquet: {detail}") from error
     types = {name: table.schema.field(name).type for name in names}
-    return Table(frame=table.to_pandas(), arrow_types=types)
+    return Table(frame=table.to_pandas(), arrow_types=types, sha256=digest)

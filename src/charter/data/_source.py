@@ -90,7 +90,7 @@ def read_source(loaded: LoadedCharter) -> SourceFrame:
         fmt = "parquet" if table.arrow_types is not None else "csv"
         if fmt == "csv":
             _check_delimiter(frame, charter, where, table.delimiter or ",")
-        content = file_sha256(path)
+        content = table.sha256 or file_sha256(path)
     frame = frame.reset_index(drop=True)
     frame.columns = pd.Index([str(name) for name in frame.columns], dtype=object)
     check_target_present(frame, charter, where)
