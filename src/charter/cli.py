@@ -277,15 +277,17 @@ class _RichReporter:
             TextColumn,
             TimeElapsedColumn,
         )
+        from rich.table import Column
 
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.fields[stage]:<9}"),
-            BarColumn(bar_width=24),
+            TextColumn("{task.fields[stage]}", table_column=Column(min_width=9, no_wrap=True)),
+            BarColumn(bar_width=20),
             TimeElapsedColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", table_column=Column(ratio=1, overflow="fold")),
             console=err,
             transient=False,
+            expand=True,
         )
         self.tasks: dict[str, Any] = {}
 
