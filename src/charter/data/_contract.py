@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from charter.data._findings import jsonable, plural, show
+from charter.data._infer import DATE_FORMATS as _DATE_FORMATS
 from charter.data._source import columns_shown, did_you_mean
 from charter.errors import DataError
 from charter.spec.schema import Charter, Column
@@ -41,20 +42,6 @@ _CHECK_ORDER = {name: i for i, name in enumerate(COLUMN_CHECKS + ROW_CHECKS)}
 _EXACT_INT = float(2**53)
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
-_DATE_FORMATS = (
-    "ISO8601",
-    "%m/%d/%Y",
-    "%d/%m/%Y",
-    "%Y/%m/%d",
-    "%d.%m.%Y",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y %H:%M:%S",
-    "%d.%m.%Y %H:%M:%S",
-    "%d-%b-%Y",
-    "%b %d %Y",
-)
 _DATE_SAMPLE = 1_000
 _HEADLINE_PARTS = 5
 _ROW_COLUMN = "charter_row"

@@ -56,7 +56,8 @@ _INTEGER = r"[+-]?\d+"
 # "007" is a code, not the number 7: leading zeros keep a column textual.
 _LEADING_ZERO = r"[+-]?0\d.*"
 _PUNCTUATION = r"[^0-9A-Za-z\s]{1,3}"
-_DATE_FORMATS = (
+# The date layouts a text column may hold; the contract check parses with the same list.
+DATE_FORMATS = (
     "ISO8601",
     "%m/%d/%Y",
     "%d/%m/%Y",
@@ -282,7 +283,7 @@ def _is_datetime(values: pd.Index) -> bool:
     if int(values.str.len().min()) < 6:
         return False
     head = values[:_SHAPE_SAMPLE]
-    for date_format in _DATE_FORMATS:
+    for date_format in DATE_FORMATS:
         if _parses(head, date_format) and _parses(values, date_format):
             return True
     return False

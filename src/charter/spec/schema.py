@@ -9,14 +9,22 @@ broken elsewhere.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-TASKS = ("binary_classification", "multiclass_classification", "regression")
-STAGES = ("check", "audit", "train", "validate", "register", "deploy", "monitor", "retrain")
-GATES = ("validate", "deploy", "monitor")
-COLUMN_TYPES = ("int", "float", "bool", "category", "string", "datetime")
+Task = Literal["binary_classification", "multiclass_classification", "regression"]
+Stage = Literal["check", "audit", "train", "validate", "register", "deploy", "monitor", "retrain"]
+Gate = Literal["validate", "deploy", "monitor"]
+ColumnType = Literal["int", "float", "bool", "category", "string", "datetime"]
+NotifyChannel = Literal["console", "file", "slack", "webhook", "email", "none"]
+
+# The same words as tuples, for messages and checks that iterate over them.
+TASKS: tuple[str, ...] = get_args(Task)
+STAGES: tuple[str, ...] = get_args(Stage)
+GATES: tuple[str, ...] = get_args(Gate)
+COLUMN_TYPES: tuple[str, ...] = get_args(ColumnType)
+NOTIFY_CHANNELS: tuple[str, ...] = get_args(NotifyChannel)
 BUILTIN_CANDIDATES = (
     "hist_gradient_boosting",
     "lightgbm",
@@ -24,27 +32,6 @@ BUILTIN_CANDIDATES = (
     "logistic_regression",
     "random_forest",
 )
-FINDING_KINDS = (
-    "class_imbalance",
-    "constant",
-    "contract_violation",
-    "duplicates",
-    "group_too_small",
-    "high_cardinality",
-    "id_like",
-    "leakage",
-    "missing",
-    "near_constant",
-    "outliers",
-    "representation",
-    "train_test_overlap",
-)
-NOTIFY_CHANNELS = ("console", "file", "slack", "webhook", "email", "none")
-
-Task = Literal["binary_classification", "multiclass_classification", "regression"]
-Stage = Literal["check", "audit", "train", "validate", "register", "deploy", "monitor", "retrain"]
-Gate = Literal["validate", "deploy", "monitor"]
-ColumnType = Literal["int", "float", "bool", "category", "string", "datetime"]
 Scalar = str | int | float | bool
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.\-]*$", max_length=80)]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
@@ -73,7 +60,7 @@ class Stakeholder(_Section):
 
     name: Text
     role: Text | None = None
-    notify: Literal["console", "file", "slack", "webhook", "email", "none"] = "console"
+    notify: NotifyChannel = "console"
     target: str | None = Field(
         default=None,
         description="Where the channel delivers: a file path, or the name of an environment "
@@ -166,6 +153,9 @@ FindingKind = Literal[
     "representation",
     "train_test_overlap",
 ]
+
+
+FINDING_KINDS: tuple[str, ...] = get_args(FindingKind)
 
 
 class AuditPolicy(_Section):
