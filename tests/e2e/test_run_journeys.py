@@ -35,11 +35,13 @@ def test_run_registers_a_candidate_and_writes_a_self_contained_report(
     report = Path(outcome["report"])
     html = (folder / report if not report.is_absolute() else report).read_text()
     assert not re.search(r"""(src|href)=["']https?://""", html), "the report fetches remotely"
-    assert "<svg" in html and "KPIs against their targets" in html
+    assert "<svg" in html
+    assert "KPIs against their targets" in html
     with open_ledger(folder) as ledger:
         version = ledger.get_model_version("telco-churn", 1)
         assert version.aliases == ("candidate",)
-        assert version.lineage["charter_sha256"] and version.lineage["data_fingerprint"]
+        assert version.lineage["charter_sha256"]
+        assert version.lineage["data_fingerprint"]
         assert {a.name for a in version.artifacts} == {"model.pkl", "reference.json"}
     status = json.loads(run_charter("status", "--json", cwd=folder).stdout)
     assert [s["stage"] for s in status["stages"]] == ["audit", "train", "validate", "register"]
@@ -47,8 +49,9 @@ def test_run_registers_a_candidate_and_writes_a_self_contained_report(
 
 
 def test_each_stage_runs_alone_from_the_stage_before(small_telco: ProjectFactory) -> None:
-    folder = small_telco(edit=lambda t: t.replace("at_least: 0.6, gate: validate",
-                                                  "at_least: 0.01, gate: validate"))
+    folder = small_telco(
+        edit=lambda t: t.replace("at_least: 0.6, gate: validate", "at_least: 0.01, gate: validate")
+    )
     charter = folder / "charter.yaml"
     with pytest.raises(Exception, match="The audit stage has not passed yet"):
         lifecycle.run(charter, stages=["train"], write_report=False)
@@ -61,8 +64,9 @@ def test_each_stage_runs_alone_from_the_stage_before(small_telco: ProjectFactory
 def test_promotion_needs_the_deploy_gates_or_a_recorded_override(
     small_telco: ProjectFactory, run_charter: CharterRunner
 ) -> None:
-    folder = small_telco(edit=lambda t: t.replace("at_least: 0.6, gate: validate",
-                                                  "at_least: 0.01, gate: validate"))
+    folder = small_telco(
+        edit=lambda t: t.replace("at_least: 0.6, gate: validate", "at_least: 0.01, gate: validate")
+    )
     outcome = lifecycle.run(folder / "charter.yaml", write_report=False)
     assert outcome.model_version == 1
     charter = folder / "charter.yaml"
@@ -95,8 +99,11 @@ def test_promotion_needs_the_deploy_gates_or_a_recorded_override(
 def test_a_failed_validate_gate_stops_before_registration(
     small_telco: ProjectFactory, run_charter: CharterRunner
 ) -> None:
-    folder = small_telco(edit=lambda t: t.replace("at_least: 0.6, gate: validate",
-                                                  "at_least: 0.9999, gate: validate"))
+    folder = small_telco(
+        edit=lambda t: t.replace(
+            "at_least: 0.6, gate: validate", "at_least: 0.9999, gate: validate"
+        )
+    )
     result = run_charter("run", cwd=folder)
     assert result.code == 1
     assert "senior-recall" in result.stderr
