@@ -467,6 +467,57 @@ def report(
         out.print(f"Report: {path}", markup=False)
 
 
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter score --in new_customers.csv --out scores.parquet\n\n"
+    "    charter score --in batch.parquet --out batch_scored.csv --version 3"
+)
+def score(
+    source: Annotated[Path, typer.Option("--in", help="A CSV or Parquet file to score.")],
+    destination: Annotated[
+        Path, typer.Option("--out", help="Where predictions go (.csv or .parquet).")
+    ],
+    version: Annotated[
+        str, typer.Option(help="The model version: a number or an alias.")
+    ] = "champion",
+    chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a file in chunks with bounded memory; rows that break the contract go aside."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from charter import lifecycle
+
+    with Progress(
+        "scoring", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as progress:
+        task = progress.add_task("score", total=None)
+
+        def advance(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total)
+
+        outcome = lifecycle.score(
+            _charter_path(charter),
+            source,
+            destination,
+            version=version,
+            chunk_rows=chunk_rows,
+            progress=advance,
+        )
+    summary = outcome.summary
+    if as_json:
+        _json({"version": outcome.version, **summary})
+        return
+    rejected = summary.get("rejected", 0)
+    out.print(
+        f"[green]✓[/green] Scored {summary.get('scored', 0)} rows with version {outcome.version} "
+        f"({summary.get('kind')}) into {destination}"
+        + (f"; {rejected} rows broke the contract: {summary.get('rejects')}" if rejected else "")
+        + ".",
+    )
+
+
 def _render_status(report: StatusReport) -> None:
     from rich.table import Table
 

@@ -61,6 +61,7 @@ def test_public_api_is_pinned() -> None:
         "read_source",
         "read_table",
         "render_charter",
+        "scoring_filter",
         "split",
     ]
 

@@ -42,7 +42,11 @@ def test_run_registers_a_candidate_and_writes_a_self_contained_report(
         assert version.aliases == ("candidate",)
         assert version.lineage["charter_sha256"]
         assert version.lineage["data_fingerprint"]
-        assert {a.name for a in version.artifacts} == {"model.pkl", "reference.json"}
+        assert {a.name for a in version.artifacts} == {
+            "model.pkl",
+            "reference.json",
+            "predictor.bin",
+        }
     status = json.loads(run_charter("status", "--json", cwd=folder).stdout)
     assert [s["stage"] for s in status["stages"]] == ["audit", "train", "validate", "register"]
     assert status["aliases"] == {"candidate": 1}

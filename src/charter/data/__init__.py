@@ -20,6 +20,7 @@ from charter.data._contract import (
     check_contract,
     contract_schema,
     quarantine,
+    scoring_filter,
 )
 from charter.data._findings import Finding
 from charter.data._fingerprint import Fingerprint
@@ -54,5 +55,6 @@ __all__ = [
     "read_source",
     "read_table",
     "render_charter",
+    "scoring_filter",
     "split",
 ]

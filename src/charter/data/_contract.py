@@ -222,9 +222,11 @@ class Quarantined:
 
 
 def check_contract(
-    raw: pd.DataFrame, charter: Charter, *, source: str = "the data"
+    raw: pd.DataFrame, charter: Charter, *, source: str = "the data", scoring: bool = False
 ) -> ContractResult:
     """Check `raw` against `charter.data.contract`, reporting every violation, and type it.
+
+    `scoring=True` checks rows to be scored: the target is not expected among them.
 
     Raises DataError when the target, the id, the timestamp or a protected column is not a
     column of `raw` (with the closest name as a hint); every other fault is a `Violation`
@@ -239,12 +241,13 @@ def check_contract(
             f"The column names of {source} must be unique. Got "
             f"{', '.join(repr(name) for name in repeated)} more than once instead."
         )
-    _check_roles(names, charter, source)
+    _check_roles(names, charter, source, need_target=not scoring)
     contract = charter.data.contract
+    absent_ok = {charter.objective.target} if scoring else set()
     violations: list[Violation] = [
         Violation(name, "present", 1, "a column of the data")
         for name in contract
-        if name not in names
+        if name not in names and name not in absent_ok
     ]
     typed_columns: dict[str, pd.Series] = {}
     type_failures: dict[str, pd.Series] = {}
@@ -305,11 +308,11 @@ def check_contract(
     )
 
 
-def _check_roles(names: list[str], charter: Charter, source: str) -> None:
+def _check_roles(names: list[str], charter: Charter, source: str, *, need_target: bool) -> None:
     data = charter.data
     target = charter.objective.target
     shown = columns_shown(names)
-    if target not in names:
+    if need_target and target not in names:
         raise DataError(
             f"The target must be a column of {source} ({shown}). Got '{target}' instead."
             f"{did_you_mean(target, names)}"
@@ -703,3 +706,26 @@ def _write_atomically(frame: pd.DataFrame, path: Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def scoring_filter(
+    charter: Charter, *, source: str = "the data"
+) -> Callable[[pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]:
+    """A check for rows to score: (typed good rows, raw bad rows with the checks they broke).
+
+    A missing or empty feature column cannot be scored around: it raises ContractViolation.
+    """
+
+    def check(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        result = check_contract(raw, charter, source=source, scoring=True)
+        if result.column_level:
+            raise ContractViolation(result, " Rows cannot be scored without these columns.")
+        bad = result.bad_rows
+        failures = result.failures.drop_duplicates()
+        tags = failures["column"].astype(str) + ":" + failures["check"].astype(str)
+        per_row = tags.groupby(failures["label"].to_numpy()).agg(lambda group: "; ".join(group))
+        rejected = result.raw.loc[bad].copy()
+        rejected[_CHECKS_COLUMN] = per_row.reindex(bad).fillna("").to_numpy()
+        return result.typed.drop(index=bad), rejected
+
+    return check

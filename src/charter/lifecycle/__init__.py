@@ -23,6 +23,7 @@ from charter.lifecycle._run import (
     StageSummary,
     run,
 )
+from charter.lifecycle._score import ScoreOutcome, score
 
 __all__ = [
     "RUN_STAGES",
@@ -33,6 +34,7 @@ __all__ = [
     "PromoteOutcome",
     "Reporter",
     "RunOutcome",
+    "ScoreOutcome",
     "StageStopped",
     "StageSummary",
     "StatusReport",
@@ -41,5 +43,6 @@ __all__ = [
     "promote",
     "report",
     "run",
+    "score",
     "status",
 ]

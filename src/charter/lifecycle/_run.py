@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from charter.data import Prepared
     from charter.ledger import Ledger, RunStatus, StageHandle
     from charter.modeling import FittedModel, ProgressEvent, TrainingResult, ValidationReport
+    from charter.serving import Predictor
 
 RUN_STAGES = ("audit", "train", "validate", "register")
 
@@ -312,12 +313,23 @@ def _train(ctx: _Context) -> None:
 
 
 def _load_model(ctx: _Context) -> None:
+    """The model (and its split) from the latest passed train stage, or the one named."""
     from charter.modeling import FittedModel
 
     if ctx.model is not None:
         return
-    _run_id, training = _latest_passed(ctx, "train", "training")
-    ctx.model_artifact = int(training["model_artifact"])
+    if ctx.model_artifact is None:
+        _run_id, training = _latest_passed(ctx, "train", "training")
+        ctx.model_artifact = int(training["model_artifact"])
+    else:  # registering alone: the model the validate stage judged, and its own split
+        training = next(
+            (
+                e.payload
+                for e in ctx.ledger.evidence(ctx.project, kind="training", limit=None)
+                if e.payload.get("model_artifact") == ctx.model_artifact
+            ),
+            {},
+        )
     ctx.model = FittedModel.from_bytes(ctx.ledger.load_artifact(ctx.model_artifact))
     if ctx.train is None:
         artifacts = training.get("split_artifacts") or []
@@ -408,21 +420,48 @@ def _register(ctx: _Context) -> None:
     metrics = {"kpis": ctx.values, "gates": recorded}
     if ctx.validation is not None:
         metrics["metrics"] = ctx.validation.metrics
+    _load_model(ctx)
     with ctx.ledger.stage(ctx.run_id, "register") as handle:
+        predictor = _compile(ctx)
+        handle.add_evidence("parity", predictor.parity.to_dict())
+        compiled = ctx.ledger.put_artifact(
+            ctx.project, "predictor.bin", predictor.to_bytes(), run_id=ctx.run_id
+        )
+        metrics["serving"] = {"kind": predictor.kind, "parity": predictor.parity.passed}
         version = ctx.ledger.register_model_version(
             ctx.project,
             ctx.run_id,
-            [ctx.model_artifact, ctx.reference_artifact],
+            [ctx.model_artifact, ctx.reference_artifact, compiled.id],
             lineage,
             metrics,
             alias="candidate",
         )
         handle.add_evidence(
             "registration",
-            {"version": version.version, "alias": "candidate", "gates": recorded},
+            {
+                "version": version.version,
+                "alias": "candidate",
+                "gates": recorded,
+                "serving": predictor.kind,
+            },
         )
     ctx.version = version.version
-    _finish(ctx, handle, "register", f"registered version {version.version} as candidate")
+    path = "ONNX" if predictor.kind == "onnx" else f"the {predictor.kind} path"
+    _finish(
+        ctx,
+        handle,
+        "register",
+        f"registered version {version.version} as candidate; serves through {path}",
+    )
+
+
+def _compile(ctx: _Context) -> Predictor:
+    """The fast predictor for serving, parity-checked on the holdout (native when it fails)."""
+    from charter.serving import compile_predictor
+
+    assert ctx.model is not None
+    ctx.reporter.stage_progress("register", "compiling the serving path", None)
+    return compile_predictor(ctx.model, holdout=ctx.test, prefer="auto")
 
 
 _STAGES: dict[str, Callable[[_Context], None]] = {
