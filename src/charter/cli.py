@@ -518,6 +518,115 @@ def score(
     )
 
 
+StyleOpt = Annotated[
+    str,
+    typer.Option(help="Container contract: default, sagemaker, vertex or azure."),
+]
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter serve\n\n"
+    "    charter serve --version 3 --port 9000\n\n"
+    "    CHARTER_TOKEN=s3cret charter serve --workers 2   # with serve.token_env: CHARTER_TOKEN\n\n"
+    "    charter serve --style sagemaker                  # /ping and /invocations on 8080"
+)
+def serve(
+    version: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve this model version (default: follow the alias).", show_default=False
+        ),
+    ] = None,
+    alias: Annotated[str, typer.Option(help="Serve, and follow, this alias.")] = "champion",
+    host: Annotated[
+        str | None,
+        typer.Option(help="Bind address [default: serve.host, loopback]", show_default=False),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [default: serve.port]", show_default=False)
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes [default: serve.workers]", show_default=False),
+    ] = None,
+    log_mode: Annotated[
+        str | None,
+        typer.Option(
+            help="Prediction log: durable or fast [default: serve.log_mode]", show_default=False
+        ),
+    ] = None,
+    style: StyleOpt = "default",
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Serve the champion over HTTP: predict, feedback, health, schema, metrics, docs."""
+    from charter.server import STYLES, ServeOptions
+    from charter.server import serve as run_server
+
+    if style not in STYLES:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(STYLES)}. Got '{style}' instead.", param_hint="--style"
+        )
+    if log_mode not in (None, "durable", "fast"):
+        raise typer.BadParameter(
+            f"must be durable or fast. Got '{log_mode}' instead.", param_hint="--log-mode"
+        )
+    options = ServeOptions(
+        charter=str(_charter_path(charter)),
+        alias=None if version is not None else alias,
+        version=version,
+        style=style,
+        host=host,
+        port=port,
+        workers=workers,
+        log_mode=log_mode,  # type: ignore[arg-type]  # checked above
+    )
+    if as_json:
+        _json({"serving": options.__dict__})
+    run_server(options)
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter package --out image/\n\n"
+    "    charter package --out image/ --style sagemaker --version 3\n\n"
+    "    docker build -t churn-model image/"
+)
+def package(
+    out_dir: Annotated[Path, typer.Option("--out", help="The folder to write the image files to.")],
+    version: Annotated[
+        int | None,
+        typer.Option(help="Package this version (default: the alias's).", show_default=False),
+    ] = None,
+    alias: Annotated[str, typer.Option(help="Package the version this alias names.")] = (
+        "champion"
+    ),
+    style: StyleOpt = "default",
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a Dockerfile, an entrypoint and the model bundle for a container image."""
+    from charter.server import STYLES, write_package
+
+    if style not in STYLES:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(STYLES)}. Got '{style}' instead.", param_hint="--style"
+        )
+    path = _charter_path(charter)
+    files = write_package(
+        path.parent, out_dir, style=style, version=version, alias=alias, charter_file=path.name
+    )
+    if as_json:
+        _json({"files": [str(f) for f in files]})
+        return
+    out.print(
+        f"[green]✓[/green] Wrote {len(files)} files to {out_dir}: "
+        + ", ".join(f.name for f in files)
+        + f". Build with `docker build {out_dir}`."
+    )
+
+
 def _render_status(report: StatusReport) -> None:
     from rich.table import Table
 

@@ -575,10 +575,18 @@ class LinearKernel:
     link: Link
 
     def __call__(self, encoded: np.ndarray) -> np.ndarray:
+        # Extreme but valid inputs (1e300) overflow the dot product to ±inf: the logistic
+        # link still gives 0 or 1, and callers refuse what is not finite, so no warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._apply(encoded)
+
+    def _apply(self, encoded: np.ndarray) -> np.ndarray:
         if self.link == "logistic":
+            from scipy.special import expit  # the same stable sigmoid scikit-learn uses
+
             decision = encoded @ self.coef[0] + self.intercept[0]
             out = np.empty((len(encoded), 2))
-            out[:, 1] = 1.0 / (1.0 + np.exp(-decision))
+            out[:, 1] = expit(decision)
             out[:, 0] = 1.0 - out[:, 1]
             return out
         if self.link == "softmax":
