@@ -54,3 +54,6 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/run_time.py
+	$(BIN)/python benchmarks/automl_quality.py
+	$(BIN)/python benchmarks/serving.py
