@@ -600,7 +600,7 @@ def mlflow_server(
         label="mlflow models serve",
         command=command,
         shown=(
-            f"mlflow models serve -m {model_uri} --env-manager local -h 127.0.0.1 "
+            "mlflow models serve -m models:/<logged model id> --env-manager local -h 127.0.0.1 "
             f"-p <port> --workers {workers}"
         ),
         env=env,
