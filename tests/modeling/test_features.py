@@ -11,11 +11,11 @@ from charter.modeling._candidates import BUILTINS
 from charter.modeling._features import (
     CategoryCaster,
     FramePrep,
-    category_strings,
     encoder,
     plan_features,
     safe_names,
 )
+from charter.values import category_strings
 from tests.modeling.conftest import generated, make_charter
 
 

@@ -16,13 +16,11 @@ import pandas as pd
 from charter.modeling._errors import ModelFormatError, ModelingError, TrainingError
 from charter.modeling._features import (
     FeatureKind,
-    category_strings,
     check_columns,
-    normalize_value,
-    numeric_values,
 )
 from charter.modeling._jsonable import jsonable, plain
 from charter.spec.schema import Task
+from charter.values import category_strings, normalize_value, numeric_values
 
 #: The version of the bytes `FittedModel.to_bytes` writes; `from_bytes` reads only this one.
 MODEL_FORMAT_VERSION = 1

@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
-from charter.modeling._features import MISSING_LABEL, category_strings, normalize_value
+from charter.modeling._features import MISSING_LABEL
 from charter.spec.metrics import Metric, MetricError, MetricInputs, MetricKind, get_metric
 from charter.spec.schema import KPI, Task
+from charter.values import category_strings, normalize_value
 
 #: Numeric `by` columns with more distinct values than this are cut into quantile groups.
 MAX_NUMERIC_GROUPS = 10

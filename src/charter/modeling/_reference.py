@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from charter.modeling._features import category_strings, check_columns, numeric_values
+from charter.modeling._features import check_columns
 from charter.modeling._fitted import FittedModel
 from charter.modeling._jsonable import jsonable
+from charter.values import category_strings, numeric_values
 
 #: The version of the statistics' shape.
 REFERENCE_FORMAT_VERSION = 1
