@@ -288,6 +288,36 @@ BAD = [
         r"'kpis\[3\]\.gate' .* must be 'deploy' or 'monitor' for an operational metric",
     ),
     (
+        "file-channel-without-target",
+        "  owner: ds@example.com\n",
+        "  owner: ds@example.com\n  stakeholders:\n    - {name: Ops, notify: file}\n",
+        6,
+        r"'project\.stakeholders\[0\]\.target' .* must be the file path",
+    ),
+    (
+        "webhook-url-in-the-charter",
+        "  owner: ds@example.com\n",
+        "  owner: ds@example.com\n  stakeholders:\n"
+        "    - {name: Ops, notify: slack, target: 'https://hooks.example.com/x'}\n",
+        6,
+        r"must be the name of an environment variable holding the slack URL .* Got 'a URL "
+        r"\(not shown\)'",
+    ),
+    (
+        "window-by-count-and-time",
+        "model: {candidates",
+        "monitor: {window: {predictions: 500, minutes: 10}}\nmodel: {candidates",
+        22,
+        r"'monitor\.window\.minutes' .* must be left out when 'predictions' is set",
+    ),
+    (
+        "min-predictions-above-window",
+        "model: {candidates",
+        "monitor: {window: {predictions: 50, min_predictions: 100}}\nmodel: {candidates",
+        22,
+        r"'monitor\.window\.min_predictions' .* must be at most the window's 50 predictions",
+    ),
+    (
         "exclude-target",
         "  protected: [gender]\n",
         "  protected: [gender]\n  exclude: [Churn]\n",

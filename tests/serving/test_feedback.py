@@ -199,3 +199,16 @@ def test_a_damaged_database_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "feedback.sqlite").write_bytes(b"not a database, not at all" * 100)
     with pytest.raises(PredictionLogError, match=r"feedback\.sqlite cannot be used: file is not a"):
         FeedbackStore(tmp_path)
+
+
+def test_lookup_joins_many_ids_with_their_labels_in_batches(
+    logged: tuple[PredictionLog, FeedbackStore],
+) -> None:
+    _log, store = logged
+    store.record_many([(f"p{i}", "Yes" if i % 2 else "No") for i in range(0, 100, 3)])
+    wanted = [f"p{i}" for i in range(100)] + ["nope", "p3"]
+    found = store.lookup(wanted, batch=7)
+    assert set(found) == {f"p{i}" for i in range(0, 100, 3)}
+    assert found["p3"].label == "Yes"
+    assert found["p0"].label == "No"
+    assert store.lookup([]) == {}

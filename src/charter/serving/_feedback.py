@@ -195,6 +195,28 @@ class FeedbackStore:
             ).fetchone()
         return None if row is None else _feedback(row)
 
+    def lookup(self, prediction_ids: Iterable[str], *, batch: int = 500) -> dict[str, Feedback]:
+        """The labels recorded for any of `prediction_ids`, by id (ids without one are absent).
+
+        One indexed query per `batch` ids, so joining a monitoring window's predictions with
+        their labels costs a few queries rather than one per prediction.
+        """
+        wanted = list(dict.fromkeys(prediction_ids))
+        found: dict[str, Feedback] = {}
+        for start in range(0, len(wanted), batch):
+            part = wanted[start : start + batch]
+            marks = ",".join("?" * len(part))
+            with self._lock:
+                rows = self._connection.execute(
+                    "SELECT seq, prediction_id, label, at, received_at FROM feedback "
+                    f"WHERE prediction_id IN ({marks})",
+                    part,
+                ).fetchall()
+            for row in rows:
+                item = _feedback(row)
+                found[item.prediction_id] = item
+        return found
+
     def labels(self, since: int = 0, *, batch: int = 10_000) -> Iterator[Feedback]:
         """Every label recorded after `seq` `since`, in order, `batch` rows at a time.
 

@@ -72,7 +72,27 @@ class _Checker:
         self._check_risks(kpi_names)
         self._check_unique("milestones", "name")
         self._check_unique(("project", "stakeholders"), "name")
+        self._check_stakeholders()
         return self.problems
+
+    def _check_stakeholders(self) -> None:
+        """Each channel's target must mean what the channel needs, before anything is sent."""
+        for index, person in _entries(_map(self.raw.get("project")).get("stakeholders")):
+            channel, target = person.get("notify", "console"), person.get("target")
+            path = ("project", "stakeholders", index, "target")
+            if channel == "file" and not (isinstance(target, str) and target.strip()):
+                self.must(path, "the file path the 'file' channel appends to", target)
+            elif channel in ("slack", "webhook"):
+                if not isinstance(target, str) or "://" in target:
+                    shown = "a URL (not shown)" if isinstance(target, str) else target
+                    self.must(  # the URL is a secret: never echoed
+                        path,
+                        f"the name of an environment variable holding the {channel} URL "
+                        "(the URL itself stays out of the charter)",
+                        shown,
+                    )
+                elif not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", target):
+                    self.must(path, "an environment variable name", target)
 
     def _columns_known(self, contract: dict[str, Any]) -> bool:
         """A `by`/`where` column can only be checked once the charter declares a contract."""
@@ -360,6 +380,20 @@ class _Checker:
             self.must(("model", "budget"), "limited by seconds or trials", "neither")
 
     def _check_monitor(self, task: str | None) -> None:
+        window = _map(_map(self.raw.get("monitor")).get("window"))
+        if window.get("predictions") is not None and window.get("minutes") is not None:
+            self.must(
+                ("monitor", "window", "minutes"),
+                "left out when 'predictions' is set (a window is cut by count or by time)",
+                window.get("minutes"),
+            )
+        size, least = window.get("predictions"), window.get("min_predictions")
+        if isinstance(size, int) and isinstance(least, int) and least > size:
+            self.must(
+                ("monitor", "window", "min_predictions"),
+                f"at most the window's {size} predictions",
+                least,
+            )
         retrain = _map(_map(self.raw.get("monitor")).get("retrain"))
         when = _list(retrain.get("when"))
         if "schedule" in when and not retrain.get("every_days"):

@@ -17,7 +17,7 @@ Task = Literal["binary_classification", "multiclass_classification", "regression
 Stage = Literal["check", "audit", "train", "validate", "register", "deploy", "monitor", "retrain"]
 Gate = Literal["validate", "deploy", "monitor"]
 ColumnType = Literal["int", "float", "bool", "category", "string", "datetime"]
-NotifyChannel = Literal["console", "file", "slack", "webhook", "email", "none"]
+NotifyChannel = Literal["console", "file", "slack", "webhook", "none"]
 
 # The same words as tuples, for messages and checks that iterate over them.
 TASKS: tuple[str, ...] = get_args(Task)
