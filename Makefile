@@ -13,17 +13,20 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "charter needs Python >= 3.10"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,postgres]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,postgres,spark]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 # The telco-churn journey: validate the charter, run audit -> train -> validate -> register,
-# promote the new candidate to champion (its deploy gates must pass), show where it stands.
+# promote the new candidate to champion (its deploy gates must pass), serve it, replay normal
+# then shifted traffic with feedback, monitor (drift incident, notification, retrain and
+# promote-or-refuse), and show where the project stands.
 demo: $(STAMP)
 	$(BIN)/charter check --charter $(EXAMPLE)
 	$(BIN)/charter run --charter $(EXAMPLE)
 	$(BIN)/charter promote candidate --charter $(EXAMPLE)
+	$(EXAMPLE)/monitor-loop.sh $(BIN)
 	$(BIN)/charter status --charter $(EXAMPLE)
 
 test: lint typecheck layers pytest
@@ -45,7 +48,7 @@ pytest: $(STAMP)
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet -e '.[dev,postgres]'
+	.lock-venv/bin/python -m pip install --quiet -e '.[dev,postgres,spark]'
 	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^charter' > constraints.txt
 	rm -rf .lock-venv
 
@@ -57,3 +60,6 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_time.py
 	$(BIN)/python benchmarks/automl_quality.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/monitor_scale.py
+	$(BIN)/python benchmarks/spark_scale.py

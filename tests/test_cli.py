@@ -13,7 +13,18 @@ import pytest
 from charter import cli, lifecycle
 from tests.conftest import CharterRunner, datasets_dir
 
-COMMANDS = ["check", "init", "metrics", "schema", "status"]
+COMMANDS = [
+    "check",
+    "export",
+    "incidents",
+    "init",
+    "metrics",
+    "monitor",
+    "retrain",
+    "schema",
+    "status",
+    "ui",
+]
 
 
 def test_help_lists_every_command_with_an_example(run_charter: CharterRunner) -> None:
@@ -44,7 +55,7 @@ def test_a_valid_charter_is_recorded_once_per_change(
 ) -> None:
     first = run_charter("check", cwd=telco_project)
     assert first.code == 0, first.stderr
-    assert "is valid: project 'telco-churn', 6 KPIs, 2 risks, 2 milestones" in first.stdout
+    assert "is valid: project 'telco-churn', 7 KPIs, 2 risks, 2 milestones" in first.stdout
     assert "Recorded revision 1" in first.stdout
     again = run_charter("check", cwd=telco_project)
     assert "Unchanged since revision 1" in again.stdout

@@ -207,7 +207,7 @@ def init(
     "    charter status --charter examples/telco-churn --json",
 )
 def status(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
-    """Show where the project stands: charter revisions, runs, models, incidents."""
+    """Show where the project stands: KPIs, stages, models, incidents, risks, milestones, budget."""
     from charter import lifecycle
 
     report = lifecycle.status(_charter_path(charter))
@@ -215,6 +215,70 @@ def status(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
         _json(report.as_dict())
         return
     _render_status(report)
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter ui\n\n"
+    "    charter ui --port 9000 --charter examples/telco-churn\n\n"
+    "    CHARTER_UI_TOKEN=s3cret charter ui --host 0.0.0.0   # the token is then required"
+)
+def ui(
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8765,
+    token_env: Annotated[
+        str,
+        typer.Option(help="The environment variable holding the read-only token (if set)."),
+    ] = "CHARTER_UI_TOKEN",
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Serve the project's dashboard for a browser: KPIs, runs, models, monitoring, risks."""
+    from charter.server import DashboardOptions, run_dashboard
+
+    options = DashboardOptions(
+        charter=str(_charter_path(charter)), host=host, port=port, token_env=token_env
+    )
+    if as_json:
+        _json({"dashboard": f"http://{host}:{port}/", "charter": options.charter})
+    else:
+        err.print(f"Dashboard on http://{host}:{port}/ (Ctrl+C stops it)", markup=False)
+    run_dashboard(options)
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter export --what kpis\n\n"
+    "    charter export --what windows --format parquet --out bi/windows.parquet\n\n"
+    "    charter export --what incidents --json"
+)
+def export(
+    what: Annotated[
+        str, typer.Option(help="The table: kpis, windows, incidents or runs.")
+    ] = "kpis",
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="The file to write [default: <project>-<what>.<format>]",
+            show_default=False,
+        ),
+    ] = None,
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export KPIs, monitoring windows, incidents or runs as CSV or Parquet for BI tools."""
+    from charter import lifecycle
+
+    outcome = lifecycle.export(_charter_path(charter), what, fmt, out_path)
+    if as_json:
+        _json(outcome.as_dict())
+        return
+    out.print(
+        f"[green]✓[/green] Wrote {outcome.rows} {what} rows ({len(outcome.columns)} columns) "
+        f"to {outcome.path}."
+    )
 
 
 @app.command(
@@ -627,10 +691,290 @@ def package(
     )
 
 
-def _render_status(report: StatusReport) -> None:
+LogDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--log-dir",
+        help="The prediction log folder. [default: .charter/serving beside the charter]",
+        show_default=False,
+    ),
+]
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter monitor\n\n"
+    "    charter monitor --json\n\n"
+    "    charter monitor --ci            # exit 1 when a window fails a monitor gate\n\n"
+    "    charter monitor --watch 60      # a pass every minute until Ctrl-C\n\n"
+    "    charter monitor --no-retrain --log-dir /var/log/churn"
+)
+def monitor(
+    charter: CharterOpt = None,
+    log_dir: LogDirOpt = None,
+    ci: Annotated[
+        bool, typer.Option("--ci", help="Exit 1 when any window fails a monitor gate.")
+    ] = False,
+    watch: Annotated[
+        float | None,
+        typer.Option(
+            "--watch",
+            help="Run a pass every this many seconds, showing a live status, until Ctrl-C.",
+            show_default=False,
+            min=1.0,
+        ),
+    ] = None,
+    retrain: Annotated[
+        bool, typer.Option(help="Retrain when the charter's retrain policy asks for it.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Judge served predictions window by window: drift, live KPIs, incidents, retraining."""
+    from charter import lifecycle
+
+    path = _charter_path(charter)
+    if watch is not None:
+        _watch(path, watch, log_dir, retrain, as_json)
+        return
+    reporter = _RichReporter()
+    with reporter.progress:
+        outcome = lifecycle.monitor(path, log_dir=log_dir, allow_retrain=retrain, reporter=reporter)
+    if as_json:
+        _json(outcome.as_dict())
+    else:
+        _render_monitor(outcome)
+    if ci and outcome.failed:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _watch(path: Path, every: float, log_dir: Path | None, retrain: bool, as_json: bool) -> None:
+    import time as clock
+
+    from charter import lifecycle
+
+    def show(outcome: Any) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(outcome.as_dict(), default=str) + "\n")
+            sys.stdout.flush()
+            return
+        verdicts = [w.verdict for w in outcome.windows]
+        line = (
+            f"{clock.strftime('%H:%M:%S')}  read {outcome.records_read} records, "
+            f"{len(verdicts)} new window(s): {verdicts.count('pass')} pass, "
+            f"{verdicts.count('fail')} fail, {verdicts.count('no_verdict')} no verdict; "
+            f"{outcome.pending} waiting for the next window"
+        )
+        if outcome.opened:
+            line += f"; opened incident(s) {', '.join(str(i['id']) for i in outcome.opened)}"
+        if outcome.resolved:
+            line += f"; resolved {', '.join(str(i['id']) for i in outcome.resolved)}"
+        if outcome.retrain:
+            line += f"; retrain {outcome.retrain['status']}"
+        out.print(line, markup=False)
+
+    err.print(f"Watching every {every:g} s; Ctrl-C stops after the current pass.", markup=False)
+    try:
+        lifecycle.watch(path, every_s=every, on_pass=show, log_dir=log_dir, allow_retrain=retrain)
+    except KeyboardInterrupt:
+        err.print("stopped", markup=False)
+
+
+def _render_monitor(outcome: Any) -> None:
     from rich.table import Table
 
-    out.print(f"[bold]{report.project}[/bold] — {report.problem}", markup=True)
+    out.print(
+        f"Read {outcome.records_read} new records from {outcome.log_dir}; "
+        f"{outcome.pending} wait for their window to fill.",
+        markup=False,
+    )
+    if outcome.skipped_lines:
+        out.print(
+            f"Skipped {len(outcome.skipped_lines)} unreadable log line(s) (reported in the "
+            "ledger); every other record was read.",
+            markup=False,
+        )
+    if not outcome.windows:
+        out.print("No window completed in this pass.", markup=False)
+    else:
+        table = Table(title="Windows", title_justify="left")
+        for column in ("version", "window", "n", "verdict", "drifted (max PSI)", "monitor KPIs"):
+            table.add_column(column, overflow="fold")
+        for window in outcome.windows:
+            drift = window.payload.get("drift") or {}
+            psi = drift.get("max_psi")
+            mark = {"pass": "✓ pass", "fail": "✗ FAIL", "no_verdict": "· no verdict"}
+            drifted = ", ".join(window.drifted[:4]) + ("…" if len(window.drifted) > 4 else "")
+            table.add_row(
+                f"v{window.version}",
+                window.key + ("" if window.created else " (seen)"),
+                str(window.predictions),
+                mark.get(window.verdict, window.verdict),
+                "-" if psi is None else f"{drifted or 'none'} ({psi:.3f})",
+                _window_kpis(window.payload) or window.payload.get("note") or "-",
+            )
+        out.print(table)
+    for incident in outcome.opened:
+        out.print(
+            f"✗ Opened incident {incident['id']}: {incident['KPI']} = {_num(incident['value'])} "
+            f"(threshold {incident['threshold']}) in window {incident['window']}",
+            markup=False,
+        )
+    for incident in outcome.resolved:
+        out.print(f"✓ Resolved incident {incident['id']} ({incident['KPI']})", markup=False)
+    failed = [d for d in outcome.deliveries if not d["delivered"]]
+    if outcome.deliveries:
+        out.print(
+            f"Notified: {len(outcome.deliveries) - len(failed)} delivered, {len(failed)} failed"
+            + "".join(f"; {d['stakeholder']} ({d['channel']}): {d['error']}" for d in failed),
+            markup=False,
+        )
+    if outcome.retrain_reason:
+        out.print(f"Retrain triggered by {outcome.retrain_reason}", markup=False)
+    if outcome.retrain:
+        _render_retrain(outcome.retrain)
+
+
+def _window_kpis(payload: dict[str, Any]) -> str:
+    """The monitor-gate KPIs of a window in one cell: 'live-auc 0.86 ✓, p99 3.2 ✓'."""
+    shown = []
+    for kpi in payload.get("kpis", []):
+        if kpi.get("gate") != "monitor":
+            continue
+        value = kpi.get("value")
+        mark = {True: "✓", False: "✗"}.get(kpi.get("passed"), "·")
+        text = "-" if value is None else f"{value:.3g}"
+        if kpi.get("estimated"):
+            text += " est."
+        shown.append(f"{kpi['name']} {text} {mark}")
+    return ", ".join(shown)
+
+
+def _render_retrain(result: dict[str, Any]) -> None:
+    icon = {"promoted": "✓", "refused": "·", "stopped": "✗"}.get(result["status"], "·")
+    out.print(
+        f"{icon} Retrain {result['status']}: champion v{result['champion']}, challenger "
+        f"{'-' if result['challenger'] is None else 'v' + str(result['challenger'])}",
+        markup=False,
+    )
+    for name, scores in result.get("scores", {}).items():
+        out.print(
+            f"  {name.replace('_', ' ')} ({int(scores.get('rows') or 0)} rows): "
+            f"{result['metric']} champion {_num(scores.get('champion'))}, "
+            f"challenger {_num(scores.get('challenger'))}",
+            markup=False,
+        )
+    for reason in result.get("reasons", []):
+        out.print(f"  {reason}", markup=False)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+@app.command(
+    epilog="**Examples**\n\n"
+    "    charter retrain\n\n"
+    "    charter retrain --json --log-dir /var/log/churn"
+)
+def retrain(
+    charter: CharterOpt = None, log_dir: LogDirOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Train a challenger on the original plus labelled production data; promote if better."""
+    from charter import lifecycle
+
+    path = _charter_path(charter)
+    reporter = _RichReporter()
+    with reporter.progress:
+        result = lifecycle.retrain(path, log_dir=log_dir, reporter=reporter, trigger="manual")
+    if as_json:
+        _json(result.as_dict())
+    else:
+        _render_retrain(result.as_dict())
+    if result.status == "stopped":
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command(
+    epilog="**Examples**\n\n    charter incidents\n\n    charter incidents --status open --json"
+)
+def incidents(
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only 'open' or 'resolved' incidents.", show_default=False),
+    ] = None,
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the incidents monitoring opened: KPI, value, threshold, window, model version."""
+    from rich.table import Table
+
+    from charter import lifecycle
+
+    if status is not None and status not in ("open", "resolved"):
+        raise typer.BadParameter(
+            f"must be 'open' or 'resolved'. Got '{status}' instead.", param_hint="--status"
+        )
+    rows = lifecycle.incidents(_charter_path(charter), status=status)
+    if as_json:
+        _json(rows)
+        return
+    if not rows:
+        out.print("No incidents" + (f" {status}." if status else "."), markup=False)
+        return
+    table = Table(title="Incidents", title_justify="left")
+    for column in ("id", "status", "KPI", "value", "threshold", "version", "first seen", "window"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            "● open" if row["status"] == "open" else "○ resolved",
+            row["kpi"],
+            "-" if row["value"] is None else f"{row['value']:.4g}",
+            "-" if row["threshold"] is None else f"{row['threshold']:.4g}",
+            "-" if row["model_version"] is None else f"v{row['model_version']}",
+            row["first_seen"],
+            row["window"] or "-",
+        )
+    out.print(table)
+
+
+def _mark(passed: bool | None) -> str:
+    if passed is None:
+        return "[yellow]- not measured[/yellow]"
+    return "[green]✓ pass[/green]" if passed else "[bold red]✗ fail[/bold red]"
+
+
+def _measure_text(measure: Any) -> str:
+    if measure is None:
+        return "[dim]not measured[/dim]"
+    from charter.reporting.charts import format_number
+
+    arrow = {"up": " ▲", "down": " ▼", "flat": " ▶"}.get(measure.trend or "", "")
+    estimate = " (est.)" if measure.estimated else ""
+    return f"{format_number(measure.value)}{estimate} {_mark(measure.passed)}{arrow}"
+
+
+_STATE_STYLES = {
+    "mitigated": "green",
+    "met": "green",
+    "triggered": "bold red",
+    "late": "bold red",
+    "open": "yellow",
+    "at risk": "yellow",
+    "on track": "cyan",
+}
+
+
+def _state(word: str) -> str:
+    style = _STATE_STYLES.get(word, "white")
+    return f"[{style}]{word}[/{style}]"
+
+
+def _render_status(report: StatusReport) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out.print(f"[bold]{escape(report.project)}[/bold] — {escape(report.problem)}", markup=True)
     out.print(f"charter: {report.charter_path}  ledger: {report.ledger_url}", markup=False)
     if report.is_empty:
         out.print(
@@ -639,6 +983,16 @@ def _render_status(report: StatusReport) -> None:
             markup=False,
         )
         return
+    derived = report.derived
+    if derived is not None:
+        icon = {"on track": "✓", "off track": "✗", "needs attention": "!"}.get(
+            derived.headline.state, "•"
+        )
+        style = {"on track": "green", "off track": "bold red", "needs attention": "yellow"}.get(
+            derived.headline.state, "white"
+        )
+        reasons = "; ".join(derived.headline.reasons)
+        out.print(f"[{style}]{icon} {derived.headline.state.upper()}[/{style}]: {escape(reasons)}")
     facts = Table(show_header=False, box=None, pad_edge=False)
     facts.add_column(style="bold")
     facts.add_column()
@@ -659,6 +1013,89 @@ def _render_status(report: StatusReport) -> None:
             "Models: "
             + ", ".join(f"{alias} = v{version}" for alias, version in report.aliases.items())
         )
+    if derived is not None:
+        _render_derived(derived)
+
+
+def _render_derived(derived: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    kpis = Table(title="KPIs against their targets", title_justify="left")
+    for column in ("KPI", "gate", "target", "from validation", "from monitoring"):
+        kpis.add_column(column)
+    for row in derived.kpis:
+        kpis.add_row(
+            escape(row.name),
+            row.gate,
+            row.target,
+            _measure_text(row.validation),
+            _measure_text(row.monitoring),
+        )
+    out.print(kpis)
+    if derived.incidents:
+        incidents = Table(title="Open incidents", title_justify="left")
+        for column in ("#", "KPI", "value", "threshold", "since"):
+            incidents.add_column(column)
+        for incident in derived.incidents:
+            incidents.add_row(
+                str(incident["id"]),
+                escape(incident["kpi"]),
+                str(incident["value"]),
+                str(incident["threshold"]),
+                incident["first_seen"],
+            )
+        out.print(incidents)
+    else:
+        out.print("Open incidents: none.")
+    if derived.risks:
+        risks = Table(title="Risks", title_justify="left")
+        for column in ("risk", "state", "check", "owner", "mitigation"):
+            risks.add_column(column)
+        for risk in derived.risks:
+            risks.add_row(
+                f"{escape(risk.id)}: {escape(risk.risk)}",
+                _state(risk.state),
+                escape(risk.check or "-"),
+                escape(risk.owner or "-"),
+                escape(risk.mitigation or "-"),
+            )
+        out.print(risks)
+    if derived.milestones:
+        milestones = Table(title="Milestones", title_justify="left")
+        for column in ("milestone", "stage", "due", "state", "met"):
+            milestones.add_column(column)
+        for milestone in derived.milestones:
+            milestones.add_row(
+                escape(milestone.name),
+                milestone.stage,
+                milestone.due,
+                _state(milestone.state),
+                milestone.met_at or "-",
+            )
+        out.print(milestones)
+    budget = derived.budget
+    spent = f"{budget.cpu_hours:.3g} CPU-hours"
+    if budget.budget_cpu_hours is not None:
+        spent += f" of {budget.budget_cpu_hours:g} ({budget.share:.1%})"
+        if budget.cost is not None:
+            spent += (
+                f"; cost {budget.cost:.2f} {budget.currency} of "
+                f"{budget.budget_cost:.2f} {budget.currency} budgeted"
+            )
+    out.print(f"Budget: {spent}.", markup=False)
+    out.print(f"Time to deploy: {derived.time_to_deploy.text}.", markup=False)
+    scope = derived.scope
+    latest = scope.latest
+    out.print(
+        f"Scope changes since the first validated run: {scope.count}"
+        + (f" (latest, revision {latest.revision}: {'; '.join(latest.changes)})" if latest else "")
+        + ".",
+        markup=False,
+    )
+    if derived.retrain:
+        decision = derived.retrain[0]
+        out.print(f"Latest retrain decision: {decision['message']}", markup=False)
 
 
 def main() -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from charter.modeling import reference_statistics, train_model
+from charter.modeling._reference import numeric_bins
 from tests.modeling.conftest import generated, make_charter
 
 
@@ -84,3 +87,45 @@ def test_multiclass_and_regression_prediction_distributions() -> None:
     assert sum(stats["prediction"]["counts"]) == 300
     assert stats["target"]["kind"] == "value"
     json.dumps(stats, allow_nan=False)
+
+
+def test_format_two_adds_percentile_bins_and_tail_sums() -> None:
+    frame = generated(n=400)
+    model = train_model(frame, make_charter()).model
+    stats = reference_statistics(model, frame)
+    assert stats["format"] == 2
+    x2 = stats["features"]["x2"]
+    values = frame["x2"].to_numpy()
+    present = values[~np.isnan(values)]
+    fine = np.asarray(x2["fine_edges"], dtype=float)
+    assert fine[0] == -np.inf
+    assert fine[-1] == np.inf
+    assert (np.diff(fine[1:-1]) > 0).all()
+    assert len(fine) == 101
+    expected = [
+        int(((present >= lo) & (present < hi)).sum()) for lo, hi in itertools.pairwise(fine)
+    ]
+    assert x2["fine_counts"] == expected
+    assert sum(x2["fine_counts"]) + x2["missing_count"] == 400
+    low, high = x2["tail_sums"]
+    assert low == pytest.approx(float(np.sum(fine[1] - present[present < fine[1]])))
+    assert high == pytest.approx(float(np.sum(present[present >= fine[-2]] - fine[-2])))
+    prediction = stats["prediction"]
+    assert sum(prediction["fine_counts"]) == 400
+    assert 0.0 <= prediction["min"] <= prediction["max"] <= 1.0
+    assert prediction["std"] > 0
+    json.dumps(stats, allow_nan=False)
+
+
+def test_fine_bins_of_repeated_huge_and_missing_values() -> None:
+    constant = numeric_bins(np.full(50, 3.0))
+    assert constant["fine_edges"] == ["-inf", 3.0, "inf"]
+    assert constant["fine_counts"] == [0, 50]
+    assert constant["tail_sums"] == [0.0, 0.0]
+    huge = numeric_bins(np.array([1e308] * 60 + [-1e308] * 40))
+    assert huge["tail_sums"][1] <= sys.float_info.max
+    json.dumps(huge, allow_nan=False)
+    empty = numeric_bins(np.full(5, np.nan))
+    assert empty["fine_edges"] == ["-inf", "inf"]
+    assert empty["fine_counts"] == [0]
+    assert empty["tail_sums"] == [0.0, 0.0]

@@ -478,10 +478,25 @@ def test_templates_and_styles_are_package_data() -> None:
 
 def test_the_public_api() -> None:
     assert charter.reporting.__all__ == [
+        "DASHBOARD_STATIC",
+        "EMPTY_COLUMNS",
         "NOT_RECORDED",
+        "TABLES",
+        "LedgerSnapshot",
+        "ProjectStatus",
         "RunReport",
         "charts",
+        "dashboard_context",
+        "derive_status",
+        "extra_tables",
+        "monitoring_series",
+        "read_snapshot",
+        "render_dashboard_page",
+        "render_problem_page",
         "render_run_report",
+        "rows_to_csv",
+        "scope_diff",
+        "table_rows",
         "write_run_report",
     ]
     assert set(charter.reporting.charts.__all__) == {

@@ -3,7 +3,8 @@
 The audit stage in one call: `prepare(loaded)` reads the charter's source (`read_source`:
 CSV as strings so that missing-value markers survive, Parquet or a SQL query, fingerprinted
 as read), checks it against the contract with pandera (`check_contract`, every violation
-reported; `quarantine` sets bad rows aside), audits quality, leakage and bias through the
+reported; `quarantine` sets bad rows aside; `check_contract_spark` checks a Spark table by the
+same rules, as aggregates), audits quality, leakage and bias through the
 frame engine (`audit`), and cuts the holdout (`split`, `overlap_findings`). Every result
 has `to_dict()` for the ledger and the report.
 
@@ -22,6 +23,7 @@ from charter.data._contract import (
     quarantine,
     scoring_filter,
 )
+from charter.data._contract_spark import SparkContractResult, check_contract_spark
 from charter.data._findings import Finding
 from charter.data._fingerprint import Fingerprint
 from charter.data._infer import infer_charter
@@ -43,10 +45,12 @@ __all__ = [
     "Prepared",
     "Quarantined",
     "SourceFrame",
+    "SparkContractResult",
     "Split",
     "Violation",
     "audit",
     "check_contract",
+    "check_contract_spark",
     "contract_schema",
     "infer_charter",
     "overlap_findings",

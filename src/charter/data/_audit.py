@@ -290,7 +290,7 @@ def _sort_key(value: Any) -> Any:
 
 
 def audit(
-    frame: pd.DataFrame,
+    frame: Any,
     charter: Charter,
     *,
     engine: Engine | None = None,
@@ -301,6 +301,10 @@ def audit(
     Rows whose target is missing are left out of the cross-tables (so out of leakage and
     bias numbers); `prepare` drops them first and says so. Raises DataError when the
     target is not a column.
+
+    `frame` is what `engine` reads: a pandas DataFrame for the default engine, a pyspark
+    DataFrame for `SparkEngine`. Another engine than pandas is described in the report's
+    `engine_details` (its master, the quantile sketch's relative error).
     """
     engine = engine or PandasEngine()
     notify: Progress = progress or _silent
@@ -325,7 +329,8 @@ def audit(
 
     notify("Looking for duplicate rows", 0.25)
     keyed = [name for name in names if name != charter.data.id]
-    findings += _duplicates(engine.row_counts(frame, keyed).duplicates, len(frame), charter)
+    rows = engine.count_rows(frame)
+    findings += _duplicates(engine.row_counts(frame, keyed).duplicates, rows, charter)
     findings += _shapes(features, stats, types)
 
     classes = target_classes(stats[target], charter)
@@ -373,11 +378,13 @@ def audit(
     notify("Audit done", 1.0)
     return AuditReport(
         findings=_ordered(findings, names),
-        rows=len(frame),
+        rows=rows,
         columns=profiles,
         target=_target_summary(target, charter, stats[target], classes, positive),
         bias=bias,
         engine=engine.name,
+        # The default engine's reports stay as they were; another engine says what ran.
+        extra={} if engine.name == PandasEngine.name else {"engine_details": engine.describe()},
     )
 
 

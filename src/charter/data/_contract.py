@@ -15,6 +15,7 @@ the header: row label i (0-based, as `read_source` gives it) is row i + 1.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -219,6 +220,25 @@ class Quarantined:
 
 
 # -- the check ------------------------------------------------------------------------------
+
+
+@functools.cache
+def _pandera() -> Any:
+    """pandera's pandas API, imported quietly.
+
+    pandera loads its pyspark typing whenever pyspark is installed (the `spark` extra), and
+    pyspark warns on import that it does not yet claim pandas 3 support. That warning says
+    nothing about the pandas checks made here, so it is not shown to every `charter run`.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+        import pandera.pandas as pandera_pandas
+
+        # pandera registers its backends (and imports pyspark.pandas) on the first validate.
+        pandera_pandas.DataFrameSchema({}).validate(pd.DataFrame())
+    return pandera_pandas
 
 
 def check_contract(
@@ -512,7 +532,7 @@ def _regex(pattern: str) -> Callable[[pd.Series], pd.Series]:
 
 def contract_checks(column: Column, *, unique: bool) -> list[tuple[str, Any]]:
     """(check name, pandera Check) for one contract column, in the order they are reported."""
-    import pandera.pandas as pa
+    pa = _pandera()
 
     checks: list[tuple[str, Any]] = []
     if column.type in ("int", "float"):
@@ -541,7 +561,7 @@ def contract_schema(charter: Charter, columns: Iterable[str] | None = None) -> A
 
 
 def _schema(charter: Charter, names: list[str]) -> tuple[Any, dict[str, list[str]]]:
-    import pandera.pandas as pa
+    pa = _pandera()
 
     contract = charter.data.contract
     id_column = charter.data.id
@@ -566,7 +586,7 @@ def _schema(charter: Charter, names: list[str]) -> tuple[Any, dict[str, list[str
 
 def _pandera_failures(typed: pd.DataFrame, charter: Charter, names: list[str]) -> pd.DataFrame:
     """One row per (label, column, check) that the contract's pandera schema rejects."""
-    import pandera.pandas as pa
+    pa = _pandera()
 
     schema, check_names = _schema(charter, names)
     empty = pd.DataFrame({"label": [], "column": [], "check": []})

@@ -9,12 +9,14 @@ and a distributed engine (Spark) can return the same partials from its partition
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import pandas as pd
 
+from charter.engines._drift_counts import DriftCounts, DriftError, DriftPlan, count_columns
 from charter.engines._partials import (
+    SKETCH_ALPHA,
     TOP_CAP,
     Binning,
     ColumnStats,
@@ -26,8 +28,13 @@ from charter.engines._partials import (
     merge_all,
     merge_maps,
 )
+from charter.errors import CharterError
 
 DEFAULT_CHUNK_ROWS = 100_000
+
+
+class EngineError(CharterError):
+    """A frame engine that cannot be used as asked (unknown, or its library is missing)."""
 
 
 class Engine(ABC):
@@ -38,6 +45,18 @@ class Engine(ABC):
     """
 
     name: ClassVar[str] = "engine"
+
+    def count_rows(self, frame: Any) -> int:
+        """How many rows `frame` holds."""
+        return len(frame)
+
+    def describe(self) -> dict[str, Any]:
+        """What ran, for the evidence: the engine's name and how its quantiles are estimated."""
+        return {
+            "name": self.name,
+            "quantiles": {"method": "ddsketch", "relative_error": SKETCH_ALPHA},
+            "sampled": False,
+        }
 
     @abstractmethod
     def column_stats(
@@ -63,6 +82,38 @@ class Engine(ABC):
     @abstractmethod
     def outside(self, frame: Any, fences: Mapping[str, tuple[float, float]]) -> Outside:
         """How many values of each column fall below and above its (low, high) fences."""
+
+    @abstractmethod
+    def drift_counts(
+        self, frame: Any, plan: DriftPlan, *, prediction: str | None = None
+    ) -> DriftCounts:
+        """The frame's drift counts by `plan` (`charter.engines._drift_counts` has the rules).
+
+        `prediction` names the column holding the model's outputs, counted as the plan's
+        prediction; a planned feature the frame lacks is counted as absent.
+        """
+
+
+def count_chunk(plan: DriftPlan, chunk: pd.DataFrame, prediction: str | None) -> DriftCounts:
+    """The drift counts of one chunk of rows; `DriftError` when `prediction` is no column."""
+    names = {str(name) for name in chunk.columns}
+    if prediction is not None and prediction not in names:
+        raise DriftError(
+            f"The 'prediction' of drift_counts must name a column of the frame. Got "
+            f"{prediction!r}, which is not one, instead."
+        )
+    columns = {name: chunk[name] for name in plan.features if name in names}
+    predicted = chunk[prediction] if prediction is not None else None
+    return count_columns(plan, columns, predicted, rows=len(chunk))
+
+
+def merge_counts(plan: DriftPlan) -> Callable[[DriftCounts, DriftCounts], DriftCounts]:
+    """How two parts' drift counts merge: added, then unseen levels bounded as the plan says."""
+
+    def merged(first: DriftCounts, second: DriftCounts) -> DriftCounts:
+        return first.merge(second).bounded(plan)
+
+    return merged
 
 
 class PandasEngine(Engine):
@@ -122,3 +173,14 @@ class PandasEngine(Engine):
 
     def outside(self, frame: pd.DataFrame, fences: Mapping[str, tuple[float, float]]) -> Outside:
         return merge_all(Outside.of(chunk, fences) for chunk in self.chunks(frame))
+
+    def drift_counts(
+        self, frame: pd.DataFrame, plan: DriftPlan, *, prediction: str | None = None
+    ) -> DriftCounts:
+        combine = merge_counts(plan)
+        counts: DriftCounts | None = None
+        for chunk in self.chunks(frame):
+            part = count_chunk(plan, chunk, prediction)
+            counts = part if counts is None else combine(counts, part)
+        assert counts is not None  # chunks() yields at least one chunk
+        return counts

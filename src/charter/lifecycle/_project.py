@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from charter.errors import ConflictError, DataError
 from charter.spec import load_charter, validate_text
+
+if TYPE_CHECKING:
+    from charter.ledger import LedgerSummary
+    from charter.reporting import ProjectStatus
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,7 @@ class StatusReport:
     first_revision_at: str | None
     first_deployment_at: str | None
     extra: dict[str, Any] = field(default_factory=dict)
+    derived: ProjectStatus | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -137,25 +143,44 @@ class StatusReport:
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view."""
-        data = asdict(self)
+        derived = self.derived
+        data = asdict(replace(self, derived=None))
+        del data["derived"]
         data["is_empty"] = self.is_empty
+        if derived is not None:
+            data.update({key: value for key, value in derived.as_dict().items() if key not in data})
         return data
 
 
-def status(path: Path) -> StatusReport:
-    """Summarise what the ledger holds for the charter at `path`."""
+def status(path: Path, *, now: dt.datetime | None = None) -> StatusReport:
+    """Summarise what the ledger holds for the charter at `path`, judged at `now` (default now).
+
+    Besides the counts, `derived` holds the whole derived status: stage timeline, KPI table,
+    risks, milestones, budget, time to deploy and scope changes.
+    """
     from charter.ledger import open_ledger
+    from charter.reporting import derive_status, read_snapshot
 
     loaded = load_charter(path)
     project = loaded.charter.project.name
     with open_ledger(loaded.base_dir) as ledger:
         summary = ledger.summary(project)
         url = ledger.url
+        snapshot = read_snapshot(ledger, project)
+    moment = now or dt.datetime.now(dt.timezone.utc)
+    derived = derive_status(loaded.charter, snapshot, now=moment)
+    return summary_report(loaded.charter.project.problem, str(loaded.path), url, summary, derived)
+
+
+def summary_report(
+    problem: str, charter_path: str, url: str, summary: LedgerSummary, derived: ProjectStatus | None
+) -> StatusReport:
+    """A StatusReport from a LedgerSummary and the derived status."""
     latest = summary.latest_revision
     return StatusReport(
-        project=project,
-        problem=loaded.charter.project.problem,
-        charter_path=str(loaded.path),
+        project=summary.project,
+        problem=problem,
+        charter_path=charter_path,
         ledger_url=url,
         revisions=summary.revisions,
         latest_revision=None
@@ -184,4 +209,5 @@ def status(path: Path) -> StatusReport:
         first_deployment_at=None
         if summary.first_deployment_at is None
         else summary.first_deployment_at.isoformat(timespec="seconds"),
+        derived=derived,
     )

@@ -360,6 +360,9 @@ def _validate(ctx: _Context) -> None:
             for gate in ("validate", "deploy")
         }
         reference = reference_statistics(ctx.model, ctx.train)
+        calibration = _calibration(ctx.model, ctx.test)
+        if calibration is not None:
+            reference["calibration"] = calibration
         artifact = ctx.ledger.put_artifact(
             ctx.project,
             "reference.json",
@@ -386,6 +389,34 @@ def _validate(ctx: _Context) -> None:
     _finish(ctx, handle, "validate", f"{gates['validate'].summary()} Model {deploy}.")
     if handle.failure:
         raise StageStopped("validate", handle.failure)
+
+
+def _calibration(model: FittedModel, test: pd.DataFrame) -> dict[str, Any] | None:
+    """How the binary model's scores map to observed rates on the holdout (isotonic).
+
+    Monitoring estimates performance before labels arrive from the scores, which is only
+    right when they are calibrated; a search may pick class weights that inflate them. The
+    map, fitted on held-out rows, lets the estimate correct for that.
+    """
+    import numpy as np
+    from sklearn.isotonic import IsotonicRegression
+
+    if model.task != "binary_classification" or model.target not in test.columns:
+        return None
+    y = model.labels.encode(test[model.target], "the holdout")
+    scores = model.score(test)
+    keep = ~np.isnan(scores)
+    if keep.sum() < 20 or len(np.unique(y[keep])) < 2:
+        return None
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+        scores[keep], y[keep]
+    )
+    return {
+        "method": "isotonic regression of the holdout's labels on the scores",
+        "rows": int(keep.sum()),
+        "x": [float(v) for v in fitted.X_thresholds_],
+        "y": [float(v) for v in fitted.y_thresholds_],
+    }
 
 
 def _register(ctx: _Context) -> None:
@@ -480,14 +511,28 @@ def run(
     write_report: bool = True,
 ) -> RunOutcome:
     """Run `stages` of the charter at `path` (all of them by default); see the module doc."""
-    from charter.ledger import open_ledger
-
     unknown = [s for s in stages if s not in _STAGES]
     if unknown:
         raise CharterError(f"Unknown stage(s) {unknown}; the stages are {list(_STAGES)}.")
     loaded = load_charter(path)
-    project = loaded.charter.project.name
     command = "run" if list(stages) == list(RUN_STAGES) else " ".join(stages)
+    return run_loaded(
+        loaded, stages=stages, reporter=reporter, write_report=write_report, command=command
+    )
+
+
+def run_loaded(
+    loaded: LoadedCharter,
+    *,
+    stages: Sequence[str] = RUN_STAGES,
+    reporter: Reporter | None = None,
+    write_report: bool = True,
+    command: str = "run",
+) -> RunOutcome:
+    """Run `stages` of an already loaded charter (a retrain passes one whose data differs)."""
+    from charter.ledger import open_ledger
+
+    project = loaded.charter.project.name
     with open_ledger(loaded.base_dir) as ledger:
         revision = ledger.record_revision(project, str(loaded.path), loaded.text)
         version = code_version(loaded.base_dir)

@@ -42,7 +42,7 @@ from charter.modeling._errors import (
     TrainingError,
 )
 from charter.modeling._fitted import MODEL_FORMAT_VERSION, FittedModel
-from charter.modeling._kpis import KpiValue
+from charter.modeling._kpis import KpiValue, Predictions, evaluate_kpi
 from charter.modeling._progress import Progress, ProgressEvent
 from charter.modeling._reference import REFERENCE_FORMAT_VERSION, reference_statistics
 from charter.modeling._results import (
@@ -66,6 +66,7 @@ __all__ = [
     "KpiValue",
     "ModelFormatError",
     "ModelingError",
+    "Predictions",
     "PrimaryKPI",
     "Progress",
     "ProgressEvent",
@@ -73,6 +74,7 @@ __all__ = [
     "TrainingResult",
     "TrialRecord",
     "ValidationReport",
+    "evaluate_kpi",
     "reference_statistics",
     "train_model",
     "validate_model",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -12,10 +14,12 @@ from charter.modeling._fitted import FittedModel
 from charter.modeling._jsonable import jsonable
 from charter.values import category_strings, numeric_values
 
-#: The version of the statistics' shape.
-REFERENCE_FORMAT_VERSION = 1
+#: The version of the statistics' shape. Format 2 adds the fine bins; format 1 is still read.
+REFERENCE_FORMAT_VERSION = 2
 #: Numeric features are cut at their deciles (fewer bins when values repeat).
 QUANTILES = tuple(q / 10 for q in range(1, 10))
+#: ... and, for the KS and Wasserstein drift statistics, at their 1st to 99th percentiles.
+FINE_QUANTILES = tuple(q / 100 for q in range(1, 100))
 #: Categorical features keep the counts of this many most frequent levels.
 TOP_CATEGORIES = 50
 #: The level that pools every other category.
@@ -24,30 +28,106 @@ OTHER = "__other__"
 SCORE_BINS = 10
 
 
-def numeric_bins(values: np.ndarray) -> dict[str, Any]:
-    """Decile bins of the present values: edges (text "-inf"/"inf" at the ends) and counts.
+def quantile_bins(present: np.ndarray, quantiles: tuple[float, ...]) -> tuple[list[Any], list[int]]:
+    """Edges at the quantiles (np.unique'd, text "-inf"/"inf" at the ends) and their counts.
 
-    Bin i holds the values v with edges[i] <= v < edges[i + 1]; missing values are
-    counted apart, so sum(counts) + missing_count is the number of rows.
+    Bin i holds the values v with edges[i] <= v < edges[i + 1]; `present` holds no NaN.
     """
-    present = values[~np.isnan(values)]
-    missing = int(len(values) - len(present))
-    if len(present):
-        inner = np.unique(np.quantile(present, QUANTILES))
-        counts = np.bincount(
-            np.searchsorted(inner, present, side="right"), minlength=len(inner) + 1
-        )
+    return _sorted_quantile_bins(np.sort(present), quantiles)
+
+
+def _sorted_quantile_bins(
+    ordered: np.ndarray, quantiles: tuple[float, ...]
+) -> tuple[list[Any], list[int]]:
+    # On sorted values a bin's count is a difference of two positions: no per-value search.
+    if len(ordered):
+        inner = np.unique(_quantiles(ordered, quantiles))
+        below = np.searchsorted(ordered, inner, side="left")
+        counts = np.diff(np.concatenate([[0], below, [len(ordered)]]))
     else:
         inner, counts = np.zeros(0), np.zeros(1, dtype=np.int64)
+    return ["-inf", *[float(e) for e in inner], "inf"], [int(c) for c in counts]
+
+
+def tail_sums(present: np.ndarray, first: float, last: float) -> list[float]:
+    """How far the values lie beyond the outer fine edges, summed: [below first, from last].
+
+    The first is the sum of first - v over the finite values v < first, the second the sum
+    of v - last over the finite values v >= last; with the tail counts they give each
+    tail's mean excess, which the Wasserstein distance needs beyond the percentiles.
+    """
+    finite = present[np.isfinite(present)]
+    low = first - finite[finite < first]
+    high = finite[finite >= last] - last
+    return [_bounded_sum(low), _bounded_sum(high)]
+
+
+def _bounded_sum(values: np.ndarray) -> float:
+    # Strict JSON has no infinity: a sum past the float range is held at its largest value.
+    try:
+        total = math.fsum(values.tolist())
+    except OverflowError:
+        total = math.inf
+    return min(total, sys.float_info.max)
+
+
+def _quantiles(present: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
+    finite = present[np.isfinite(present)]
+    if len(finite) and float(finite.max()) / 2 - float(finite.min()) / 2 > sys.float_info.max / 2:
+        # Interpolating across a range wider than the largest float overflows: halving
+        # every value is exact, so the halved quantiles doubled are the same quantiles.
+        return np.asarray(np.quantile(present / 2, quantiles) * 2, dtype=np.float64)
+    return np.asarray(np.quantile(present, quantiles), dtype=np.float64)
+
+
+def _moment(function: Any, present: np.ndarray) -> float | None:
+    """The mean or std, held within the float range when huge values overflow it."""
+    if not len(present):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = float(function(present))
+    if math.isnan(value):
+        return sys.float_info.max
+    return max(min(value, sys.float_info.max), -sys.float_info.max)
+
+
+def fine_bins(present: np.ndarray) -> dict[str, Any]:
+    """Percentile bins ("fine_edges", "fine_counts"), their "tail_sums" and the moments."""
+    return _fine_bins(present, np.sort(present))
+
+
+def _fine_bins(present: np.ndarray, ordered: np.ndarray) -> dict[str, Any]:
+    edges, counts = _sorted_quantile_bins(ordered, FINE_QUANTILES)
+    inner = edges[1:-1]
     return {
-        "edges": ["-inf", *[float(e) for e in inner], "inf"],
-        "counts": [int(c) for c in counts],
+        "fine_edges": edges,
+        "fine_counts": counts,
+        "tail_sums": tail_sums(ordered, inner[0], inner[-1]) if inner else [0.0, 0.0],
+        # The moments of the values as given: a sum's rounding depends on the order.
+        "mean": _moment(np.mean, present),
+        "std": _moment(np.std, present),
+        "min": float(ordered[0]) if len(ordered) else None,
+        "max": float(ordered[-1]) if len(ordered) else None,
+    }
+
+
+def numeric_bins(values: np.ndarray) -> dict[str, Any]:
+    """Decile and percentile bins of the present values, the missing count and the moments.
+
+    Bin i holds the values v with edges[i] <= v < edges[i + 1]; missing values are
+    counted apart, so sum(counts) + missing_count is the number of rows (and so is
+    sum(fine_counts) + missing_count).
+    """
+    present = values[~np.isnan(values)]
+    ordered = np.sort(present)
+    missing = int(len(values) - len(present))
+    edges, counts = _sorted_quantile_bins(ordered, QUANTILES)
+    return {
+        "edges": edges,
+        "counts": counts,
         "missing_count": missing,
         "missing_rate": missing / len(values) if len(values) else 0.0,
-        "mean": float(present.mean()) if len(present) else None,
-        "std": float(present.std()) if len(present) else None,
-        "min": float(present.min()) if len(present) else None,
-        "max": float(present.max()) if len(present) else None,
+        **_fine_bins(present, ordered),
     }
 
 
@@ -75,15 +155,18 @@ def reference_statistics(model: FittedModel, train: pd.DataFrame) -> dict[str, A
     Returns JSON data::
 
         {
-          "format": 1, "rows": int,
+          "format": 2, "rows": int,
           "features": {name: {"kind": "numeric" | "datetime", "edges": ["-inf", float, ...,
                               "inf"], "counts": [int], "missing_count": int,
-                              "missing_rate": float, "mean", "std", "min", "max"}
+                              "missing_rate": float, "fine_edges": ["-inf", ..., "inf"],
+                              "fine_counts": [int], "tail_sums": [float, float],
+                              "mean", "std", "min", "max"}
                         | {"kind": "categorical", "counts": {level: int, "__other__": int},
                            "frequencies": {level: float}, "missing_count": int,
                            "missing_rate": float}},
           "prediction": {"kind": "positive_score", "edges": [0.0, 0.1, ..., 1.0],
-                         "counts": [int] * 10}                                  # binary
+                         "counts": [int] * 10, "fine_edges", "fine_counts",
+                         "tail_sums", "mean", "std", "min", "max"}              # binary
                         | {"kind": "class", "counts": {label: int}}            # multiclass
                         | {"kind": "value", "edges": [...], "counts": [...], ...},  # regression
           "target": {"kind": "class", "counts": {label: int}} | {"kind": "value", ...} | None
@@ -93,6 +176,12 @@ def reference_statistics(model: FittedModel, train: pd.DataFrame) -> dict[str, A
     "inf" (strict JSON has no infinity; `numpy.asarray(edges, dtype=float)` reads them
     back). Datetime features are binned as seconds since the epoch. Categorical levels
     are normalised text (1.0 and 1 are "1"). Score bins include 1.0 in the last one.
+
+    Format 2 adds the fine bins: edges at the 1st to 99th percentiles (np.unique'd, so
+    fewer when values repeat) with the same bin rule, and "tail_sums" (see `tail_sums`),
+    from which monitoring computes the KS statistic and the Wasserstein distance without
+    the training data. Format 1 lacks them (and the score's moments); readers fall back on
+    the decile bins.
     """
     check_columns(train, model.features)
     frame = train.reset_index(drop=True)
@@ -111,6 +200,7 @@ def reference_statistics(model: FittedModel, train: pd.DataFrame) -> dict[str, A
             "kind": "positive_score",
             "edges": [b / SCORE_BINS for b in range(SCORE_BINS + 1)],
             "counts": np.bincount(index, minlength=SCORE_BINS).tolist(),
+            **fine_bins(np.asarray(score, dtype=np.float64)),
         }
     elif model.task == "multiclass_classification":
         codes = model.predict_codes(frame)

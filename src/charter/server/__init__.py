@@ -13,16 +13,23 @@ When the charter names `serve.token_env`, the prediction and feedback routes nee
 stay open so that probes and scrapers work without it. The server follows its alias:
 when `champion` moves, it loads the new version in the background and switches
 between two requests, recording a "server.switch" event.
+
+The `charter ui` dashboard is a separate, read-only app over the ledger:
+
+    app = create_dashboard("charter.yaml", token=None)          # pages, /api/..., CSV
+    run_dashboard(DashboardOptions(charter="charter.yaml"))     # 127.0.0.1:8765
 """
 
 from charter.server._app import create_app
 from charter.server._config import STYLES, ServerConfig, Style, default_port
+from charter.server._dashboard import DashboardOptions, create_dashboard, run_dashboard
 from charter.server._holder import ModelHolder, Served
 from charter.server._package import write_package
 from charter.server._run import ServeOptions, build_config, read_token, serve
 
 __all__ = [
     "STYLES",
+    "DashboardOptions",
     "ModelHolder",
     "ServeOptions",
     "Served",
@@ -30,8 +37,10 @@ __all__ = [
     "Style",
     "build_config",
     "create_app",
+    "create_dashboard",
     "default_port",
     "read_token",
+    "run_dashboard",
     "serve",
     "write_package",
 ]

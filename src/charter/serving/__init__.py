@@ -7,6 +7,8 @@
     data = predictor.to_bytes(); Predictor.from_bytes(data, model)
     summary = score_file(model, predictor, check, Path("in.csv"), Path("out.parquet"),
                          id_column="customerID")
+    summary = score_spark(session, {"model.pkl": (data, sha256), ...}, load,
+                          "in.parquet", Path("out.parquet"), id_column="customerID")
 
 `model` is charter.modeling's `FittedModel`, or anything with the `ModelLike` shape (this
 package does not import modeling). `predictor.kind` says which path serves: "onnx",
@@ -61,6 +63,13 @@ from charter.serving._score import (
     ScoreSummary,
     score_file,
 )
+from charter.serving._score_spark import (
+    Artifacts,
+    LoadPredictor,
+    checked_artifacts,
+    loaded_predictor,
+    score_spark,
+)
 
 __all__ = [
     "BIAS",
@@ -69,6 +78,7 @@ __all__ = [
     "PARITY_TOLERANCE",
     "PREDICTOR_FORMAT_VERSION",
     "SEGMENT_MAX_BYTES",
+    "Artifacts",
     "ContractCheck",
     "Cursor",
     "Feedback",
@@ -76,6 +86,7 @@ __all__ = [
     "FeedbackStats",
     "FeedbackStore",
     "FrameScores",
+    "LoadPredictor",
     "LogChunk",
     "LogMode",
     "LogReader",
@@ -93,8 +104,11 @@ __all__ = [
     "SegmentInfo",
     "ServingError",
     "Skipped",
+    "checked_artifacts",
     "compact",
     "compile_predictor",
+    "loaded_predictor",
     "record_problem",
     "score_file",
+    "score_spark",
 ]

@@ -336,6 +336,40 @@ class ComputeBudget(_Section):
 # --- the whole charter -----------------------------------------------------------------
 
 
+class EngineSpec(_Section):
+    """Where the heavy data work runs: pandas on this machine (the default) or Apache Spark.
+
+    With Spark, the audit's statistics, the contract checks, drift counts and batch
+    scoring run on the cluster at `master` (with `conf` as Spark settings); training
+    still runs on one machine, on the whole training set or, with `sample_rows`, on a
+    seeded sample of that many rows that the lineage records.
+    """
+
+    name: Literal["pandas", "spark"] = "pandas"
+    master: str = Field(default="local[*]", min_length=1, description="The Spark master URL.")
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="Spark settings, such as spark.executor.memory."
+    )
+    sample_rows: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="Train on a seeded sample of at most this many rows."
+    )
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _conf_as_text(cls, value: Any) -> Any:
+        # Spark settings are text; YAML reads `spark.sql.shuffle.partitions: 8` as a number.
+        if isinstance(value, dict):
+            return {key: _setting_text(item) for key, item in value.items()}
+        return value
+
+
+def _setting_text(item: Any) -> Any:
+    """A scalar Spark setting as the text Spark reads (true, not True); anything else as is."""
+    if isinstance(item, bool):
+        return str(item).lower()
+    return str(item) if isinstance(item, int | float) else item
+
+
 class Charter(_Section):
     """A whole charter.yaml."""
 
@@ -357,6 +391,12 @@ class Charter(_Section):
     risks: tuple[Risk, ...] = ()
     milestones: tuple[Milestone, ...] = ()
     budget: ComputeBudget | None = None
+    engine: EngineSpec = EngineSpec()
+
+    @field_validator("engine", mode="before")
+    @classmethod
+    def _engine_shorthand(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
 
     def kpi(self, name: str) -> KPI:
         """The KPI called `name` (KeyError when there is none)."""
