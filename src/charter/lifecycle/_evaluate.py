@@ -100,6 +100,31 @@ def _values(records: Sequence[Mapping[str, Any]]) -> np.ndarray:
     return out
 
 
+def _needed_columns(charter: Charter, model: FittedModel) -> list[str]:
+    """The logged input columns a window's judgement reads: features, groups and slices."""
+    names = list(model.features)
+    names += list(charter.data.protected)
+    for kpi in charter.kpis:
+        names += [kpi.by] if kpi.by else []
+        names += list(kpi.where or {})
+        names += [kpi.column] if kpi.column else []
+    return list(dict.fromkeys(names))
+
+
+def _inputs_frame(records: Sequence[Mapping[str, Any]], names: list[str]) -> pd.DataFrame:
+    """The named input columns of the records (columns no record has are left out).
+
+    Building each column from the dicts directly is several times faster than
+    `DataFrame.from_records`, which first unions every record's keys.
+    """
+    import pandas as pd
+
+    inputs = [r.get("input") or {} for r in records]
+    # `any` stops at the first record holding the column: a full scan only for absent ones.
+    columns = {n: [i.get(n) for i in inputs] for n in names if any(n in i for i in inputs)}
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
+
+
 def judge_window(
     window: CutWindow,
     context: VersionContext,
@@ -111,7 +136,6 @@ def judge_window(
     min_label_coverage: float,
 ) -> JudgedWindow:
     """Measure and judge one window (see the module docstring for who does what)."""
-    import pandas as pd
 
     from charter.engines import DriftPlan, count_columns
     from charter.monitoring import drift_report, is_error, operational
@@ -140,7 +164,7 @@ def judge_window(
         )
         return JudgedWindow("no_verdict", base, None, ())
     model = context.model
-    frame = pd.DataFrame.from_records([r.get("input", {}) for r in served])
+    frame = _inputs_frame(served, _needed_columns(charter, model))
     # --- drift against the reference kept with the model
     prediction: np.ndarray | None
     proba: np.ndarray | None = None

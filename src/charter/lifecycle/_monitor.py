@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from charter.errors import CharterError, NotFoundError
+from charter.errors import CharterError, DataError, NotFoundError
 from charter.spec import LoadedCharter, load_charter
 
 if TYPE_CHECKING:
@@ -304,7 +304,7 @@ def monitor(
 ) -> MonitorOutcome:
     """One monitoring pass over the charter at `path` (see the module docstring)."""
     from charter.ledger import open_ledger
-    from charter.monitoring import DriftThresholds, WindowCutter
+    from charter.monitoring import DriftThresholds, WindowCutter, WindowError
     from charter.serving import Cursor, FeedbackStore, LogReader
 
     loaded = load_charter(path)
@@ -324,8 +324,17 @@ def monitor(
         state, note = _read_state(folder)
         if note:
             ledger.record_event(project, "monitor.state_reset", note)
-        cutter = WindowCutter(window_spec, state.get("cutter"))
-        cursor = Cursor.from_json(state["cursor"]) if state.get("cursor") else None
+        try:
+            cutter = WindowCutter(window_spec, state.get("cutter"))
+            cursor = Cursor.from_json(state["cursor"]) if state.get("cursor") else None
+        except (WindowError, DataError, KeyError, TypeError, ValueError) as error:
+            # Re-reading from the start is safe: judged windows are found in the ledger.
+            ledger.record_event(
+                project,
+                "monitor.state_reset",
+                f"The monitor state in {folder} could not be used ({error}); starting over.",
+            )
+            cutter, cursor = WindowCutter(window_spec), None
         contexts = _Contexts(ledger, project)
         notifier = make_notifier(loaded, ledger)
         store = FeedbackStore(folder)

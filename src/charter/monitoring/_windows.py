@@ -182,11 +182,13 @@ class WindowCutter:
             if version is None or when is None:
                 self.unreadable += 1
                 continue
+            # The reader hands over fresh dicts that nobody else keeps: no copy needed.
+            kept = record if isinstance(record, dict) else dict(record)
             if size is None:
-                self._add_timed(version, when, dict(record))
+                self._add_timed(version, when, kept)
                 continue
             pending = self._pending.setdefault(version, _Pending())
-            pending.records.append(dict(record))
+            pending.records.append(kept)
             if len(pending.records) >= size:
                 done.append(self._cut(version, pending, pending.records))
                 pending.records = []
