@@ -311,6 +311,13 @@ BAD = [
         r"'monitor\.window\.minutes' .* must be left out when 'predictions' is set",
     ),
     (
+        "unknown-drift-statistic",
+        "model: {candidates",
+        "monitor: {drift: {psy: 0.2}}\nmodel: {candidates",
+        22,
+        r"'monitor\.drift\.psy' .* must be one of psi, js, .* Did you mean 'psi'",
+    ),
+    (
         "min-predictions-above-window",
         "model: {candidates",
         "monitor: {window: {predictions: 50, min_predictions: 100}}\nmodel: {candidates",

@@ -9,7 +9,15 @@ else is a bug and is printed as "internal error" with its traceback.
     ├── LedgerError               the ledger cannot be opened, migrated or written
     │   ├── NotFoundError         a run, model version or artifact that does not exist
     │   └── ArtifactIntegrityError  an artifact's bytes differ from their recorded sha256
-    └── ConflictError             a write that contradicts what the ledger already holds
+    ├── ConflictError             a write that contradicts what the ledger already holds
+    │
+    │   Raised by the layers above, defined beside the code that raises them:
+    ├── EngineError, DriftError   a frame engine or drift statistics that cannot be used
+    ├── ModelingError             training or a fitted model failed (Training/Candidate/...)
+    ├── ServingError, PredictionLogError  a serving path or the prediction log failed
+    ├── WindowError, NotifyError  a monitor window or a notification set up wrongly
+    └── StageStopped, GateRefused, MonitorError, RetrainError, DashboardUnavailable
+                                  a lifecycle step that stopped, and why
 
 Messages follow one shape: "The 'field' of <where> must be <constraint>. Got <value> instead."
 """

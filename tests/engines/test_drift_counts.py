@@ -360,14 +360,22 @@ def test_malformed_counts_json_is_refused(
         DriftCounts.from_json("counts")
 
 
-def test_decile_bins_follow_the_rule_when_not_derived_from_fine_bins(
+def test_decile_and_fine_edges_are_independent(
     make_reference: ReferenceFactory,
 ) -> None:
     stats = make_reference(sample_frame(), ("color",))
     stats["features"]["x"]["fine_edges"] = ["-inf", -0.77, 0.013, 0.5, "inf"]
     plan = DriftPlan.from_reference(stats)
-    assert plan.features["x"].coarse_starts is None
     values = np.random.default_rng(3).normal(size=1_000)
     x = count_columns(plan, {"x": values}).features["x"]
     assert list(x.bins) == expected_bins(plan.features["x"].edges, values)
     assert list(x.fine) == expected_bins(plan.features["x"].fine_edges, values)
+
+
+@pytest.mark.parametrize("dtype", ["string", "str", "category"])
+def test_text_columns_count_the_same_whatever_their_dtype(plan: DriftPlan, dtype: str) -> None:
+    values = ["red", None, "green", "", "red", "Red"]
+    as_object = count_columns(plan, {"color": pd.Series(values, dtype=object)})
+    typed = count_columns(plan, {"color": pd.Series(values, dtype=dtype)})
+    assert typed == as_object
+    assert as_object.features["color"].levels == {"red": 2, "green": 1, "": 1, "Red": 1}

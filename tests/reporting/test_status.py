@@ -255,8 +255,8 @@ def test_the_kpi_table_shows_validation_and_monitoring_values_with_trends(
     make_project: ProjectFactory,
 ) -> None:
     project = make_project()
-    run = record_run(project.ledger, values={"auc": 0.84, "parity": 0.05})
-    record_run(project.ledger, values={"auc": 0.86, "parity": 0.05})
+    record_run(project.ledger, values={"auc": 0.84, "parity": 0.05})
+    run = record_run(project.ledger, values={"auc": 0.86, "parity": 0.05})
     version = register(project.ledger, run, {}, alias="champion")
     for key, latency in (("w1", 30.0), ("w2", 12.0)):
         payload = window_payload(
@@ -278,6 +278,20 @@ def test_the_kpi_table_shows_validation_and_monitoring_values_with_trends(
     assert rows["auc"].target == "≥ 0.82"
     assert rows["drift"].monitoring is None
     assert rows["value"].validation is None
+
+
+def test_a_newer_challengers_validation_does_not_stand_in_for_the_champions(
+    make_project: ProjectFactory,
+) -> None:
+    project = make_project()
+    champion_run = record_run(project.ledger, values={"auc": 0.84})
+    register(project.ledger, champion_run, {}, alias="champion")
+    challenger_run = record_run(project.ledger, values={"auc": 0.80})
+    register(project.ledger, challenger_run, {}, alias="challenger")
+    auc = {row.name: row for row in project.status().kpis}["auc"].validation
+    assert auc is not None
+    assert auc.value == 0.84
+    assert auc.source == f"run {champion_run[:8]}"
 
 
 def test_unmeasurable_values_read_as_not_measured(make_project: ProjectFactory) -> None:

@@ -22,9 +22,7 @@ The counting contract, which any other engine (Spark) must reproduce exactly:
   open ends), a present value v goes in bin i = number of inner edges <= v, i.e.
   `numpy.searchsorted(e, v, side="right")`: bin 0 holds v < e[0], bin i holds
   e[i-1] <= v < e[i], bin k holds v >= e[k-1]; +inf goes in bin k and -inf in bin 0.
-  `bins` uses the decile edges, `fine` the percentile edges (this engine sums fine counts
-  into decile ones when every decile edge is a fine edge, as in format-2 references: the
-  same counts, one search instead of two). The one exception is the
+  `bins` uses the decile edges, `fine` the percentile edges. The one exception is the
   binary model's positive score, whose `bins` follow training's rule
   `clip(int64(clip(v, 0, 1) * 10), 0, 9)`, so 1.0 falls in the last of ten bins.
 - Range. `minimum` / `maximum` are the smallest / largest present value (None without any);
@@ -51,7 +49,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
@@ -110,12 +107,6 @@ class ColumnPlan:
     levels: tuple[str, ...] = ()
     datetime: bool = False
 
-    @cached_property
-    def coarse_starts(self) -> NDArray[np.intp] | None:
-        """Where each decile bin starts among the fine bins, when every decile edge is a
-        fine edge (then a decile count is a sum of fine counts); else None."""
-        return _coarse_starts(self.edges, self.fine_edges)
-
     @property
     def numeric(self) -> bool:
         """Whether the column is binned (numeric, datetime, score or value)."""
@@ -171,17 +162,6 @@ def inner_edges(edges: Any, where: str, key: str = "edges") -> FloatArray:
         raise _fail(key, where, 'increasing numbers between "-inf" and "inf"', edges)
     inner: FloatArray = array[1:-1].copy()
     return inner
-
-
-def _coarse_starts(edges: FloatArray, fine_edges: FloatArray) -> NDArray[np.intp] | None:
-    # Percentile edges include the deciles (np.quantile at 0.1 and at 10/100 is one value),
-    # so the decile counts usually follow from the fine ones without a second search.
-    positions = np.searchsorted(fine_edges, edges)
-    inside = positions < len(fine_edges)
-    if not inside.all() or not (fine_edges[positions[inside]] == edges).all():
-        return None
-    starts: NDArray[np.intp] = np.concatenate([[0], positions + 1]).astype(np.intp)
-    return starts
 
 
 def _feature_plan(entry: Any, where: str) -> ColumnPlan:
@@ -494,57 +474,65 @@ def _numbers(plan: ColumnPlan, series: pd.Series) -> FloatArray:
 def _count_numeric(plan: ColumnPlan, series: pd.Series) -> FeatureCounts:
     values = _numbers(plan, series)
     nan = np.isnan(values)
-    present = values[~nan]
+    # Sorted once, every bin count is a difference of two positions: a SIMD sort and a
+    # hundred binary searches beat searching each value among the edges by ten times.
+    ordered = np.sort(values[~nan])
     missing = int(nan.sum())
     invalid = missing - int(np.count_nonzero(np.asarray(series.isna(), dtype=bool)))
-    fine = _bin_counts(plan.fine_edges, present)
-    starts = plan.coarse_starts if plan.kind != "positive_score" else None
     if plan.kind == "positive_score":
         # Training's rule (modeling/_reference.py): 1.0 falls in the last score bin.
         n = plan.score_bins
-        index = np.clip((np.clip(present, 0.0, 1.0) * n).astype(np.int64), 0, n - 1)
+        index = np.clip((np.clip(ordered, 0.0, 1.0) * n).astype(np.int64), 0, n - 1)
         bins = np.bincount(index, minlength=n)
-    elif starts is not None:
-        bins = np.add.reduceat(fine, starts)
     else:
-        bins = _bin_counts(plan.edges, present)
+        bins = _sorted_counts(plan.edges, ordered)
     return FeatureCounts(
         rows=len(values),
         missing=missing,
         invalid=max(invalid, 0),
         bins=tuple(bins.tolist()),
-        fine=tuple(fine.tolist()),
-        minimum=float(present.min()) if len(present) else None,
-        maximum=float(present.max()) if len(present) else None,
-        tails=_tails(plan.fine_edges, present),
+        fine=tuple(_sorted_counts(plan.fine_edges, ordered).tolist()),
+        minimum=float(ordered[0]) if len(ordered) else None,
+        maximum=float(ordered[-1]) if len(ordered) else None,
+        tails=_tails(plan.fine_edges, ordered),
     )
 
 
-def _tails(edges: FloatArray, present: FloatArray) -> tuple[int, int]:
+def _sorted_counts(edges: FloatArray, ordered: FloatArray) -> NDArray[np.int64]:
+    """Counts per bin (edges[i-1] <= v < edges[i]) of sorted values: the module's rule."""
+    positions = np.empty(len(edges) + 2, dtype=np.int64)
+    positions[0], positions[-1] = 0, len(ordered)
+    positions[1:-1] = np.searchsorted(ordered, edges, side="left")
+    counts: NDArray[np.int64] = positions[1:] - positions[:-1]
+    return counts
+
+
+def _tails(edges: FloatArray, ordered: FloatArray) -> tuple[int, int]:
     if not len(edges):
         return (0, 0)
-    finite = present[np.isfinite(present)]
     first, last = edges[0], edges[-1]
-    low = first - finite[finite < first]
-    high = finite[finite >= last] - last
+    below = ordered[: np.searchsorted(ordered, first, side="left")]
+    above = ordered[np.searchsorted(ordered, last, side="left") :]
+    low = first - below[np.isfinite(below)]
+    high = above[np.isfinite(above)] - last
     # A difference can overflow to inf (1e308 - -1e308): held at the largest float.
     low, high = (np.minimum(part, _FLOAT_MAX) for part in (low, high))
     return _exact_numerator(low, square=False), _exact_numerator(high, square=False)
 
 
-def _bin_counts(edges: FloatArray, present: FloatArray) -> NDArray[np.int64]:
-    counts: NDArray[np.int64] = np.bincount(
-        np.searchsorted(edges, present, side="right"), minlength=len(edges) + 1
-    ).astype(np.int64)
-    return counts
-
-
 def _count_levels(plan: ColumnPlan, series: pd.Series) -> FeatureCounts:
-    values = category_strings(series)
-    missing_mask = np.asarray(pd.isna(values), dtype=bool)
-    counted = pd.Series(values[~missing_mask], dtype=object).value_counts(sort=False)
+    if isinstance(series.dtype, pd.StringDtype):
+        # Text already: category_strings would hand the same strings back, one Python
+        # object at a time; pandas counts the column's own (Arrow) strings ten times faster.
+        counted = series.value_counts(dropna=True, sort=False)
+        missing = int(series.isna().sum())
+    else:
+        values = category_strings(series)
+        counted = pd.Series(values, dtype=object, copy=False).value_counts(sort=False)
+        # value_counts leaves NaN out: what it did not count is missing.
+        missing = len(values) - int(counted.sum())
     levels = {str(level): int(n) for level, n in counted.items()}
-    counts = FeatureCounts(rows=len(values), missing=int(missing_mask.sum()), levels=levels)
+    counts = FeatureCounts(rows=len(series), missing=missing, levels=levels)
     return counts.bounded(frozenset(plan.levels))
 
 

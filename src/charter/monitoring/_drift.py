@@ -239,12 +239,11 @@ def drift_of_frame(
             f"({len(frame)}). Got {len(prediction)} values instead."
         )
     plan = DriftPlan.from_reference(reference_stats)
+    outputs = None if prediction is None else np.asarray(prediction)
     counts = DriftCounts()
     for start, chunk in _chunks(frame, chunk_rows):
         columns = {name: chunk[name] for name in plan.features if name in chunk.columns}
-        predicted = None
-        if prediction is not None:
-            predicted = np.asarray(prediction)[start : start + len(chunk)]
+        predicted = None if outputs is None else outputs[start : start + len(chunk)]
         part = count_columns(plan, columns, predicted, rows=len(chunk))
         counts = counts.merge(part).bounded(plan)
     return drift_report(reference_stats, counts, thresholds)

@@ -385,10 +385,25 @@ def window_kpis(window: MonitoringWindow) -> dict[str, Mapping[str, Any]]:
     return {str(k["name"]): k for k in kpis if isinstance(k, Mapping) and "name" in k}
 
 
+def _champion_run(snapshot: LedgerSnapshot) -> str | None:
+    """The run that registered the champion version, when there is one."""
+    champion = next((a.version for a in snapshot.aliases if a.alias == "champion"), None)
+    version = next((v for v in snapshot.model_versions if v.version == champion), None)
+    return None if version is None else version.run_id
+
+
 def _validation_measure(kpi: KPI, snapshot: LedgerSnapshot) -> Measure | None:
     direction, threshold = threshold_of(kpi)
     measured: list[tuple[Evidence, float | None, bool]] = []
-    for evidence in snapshot.gate_evidence:  # newest first
+    evidence_list = list(snapshot.gate_evidence)  # newest first
+    champion_run = _champion_run(snapshot)
+    if champion_run is not None:
+        # The champion's own validation is what is served; a newer challenger's (refused by a
+        # retrain, say) must not stand in for it.
+        index = next((i for i, e in enumerate(evidence_list) if e.run_id == champion_run), None)
+        if index is not None:
+            evidence_list = evidence_list[index:]
+    for evidence in evidence_list:
         values, estimates = validation_values(evidence)
         if kpi.name in values:
             measured.append((evidence, values[kpi.name], kpi.name in estimates))

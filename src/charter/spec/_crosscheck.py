@@ -380,6 +380,15 @@ class _Checker:
             self.must(("model", "budget"), "limited by seconds or trials", "neither")
 
     def _check_monitor(self, task: str | None) -> None:
+        known = ("psi", "js", "wasserstein", "ks", "ks_pvalue", "unseen_share", "missing_change")
+        for name in _map(_map(self.raw.get("monitor")).get("drift")):
+            if name not in known:
+                self.must(
+                    ("monitor", "drift", name),
+                    f"one of {', '.join(known)}",
+                    name,
+                    did_you_mean(str(name), known),
+                )
         window = _map(_map(self.raw.get("monitor")).get("window"))
         if window.get("predictions") is not None and window.get("minutes") is not None:
             self.must(

@@ -296,7 +296,8 @@ class Monitor(_Section):
     window: Window = Window()
     drift: dict[str, Annotated[float, Field(gt=0)]] = Field(
         default_factory=lambda: {"psi": 0.2},
-        description="Effect-size thresholds per drift statistic (psi, js, wasserstein).",
+        description="Thresholds per drift statistic: psi, js, wasserstein (effect sizes; "
+        "absent ones are off), ks, ks_pvalue, unseen_share, missing_change.",
     )
     min_label_coverage: Annotated[float, Field(ge=0, le=1)] = 0.5
     retrain: Retrain = Retrain()
