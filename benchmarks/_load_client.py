@@ -56,6 +56,8 @@ class Load:
     # Filled in by the caller, who knows the server:
     server_cpu_seconds: float = 0.0
     server_rss_mib: float | None = None  # its resident memory when the run ended
+    server_peak_rss_mib: float | None = None  # its peak resident memory (VmHWM) so far
+    log_pending: tuple[float, float] | None = None  # charter: (pending, back-pressure) after
     log_backlog: tuple[float, float] | None = None  # charter: (records, seconds) not yet logged
 
     @property

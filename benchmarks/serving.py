@@ -75,6 +75,7 @@ EXAMPLE = "telco-churn"
 #: The models served: a name, and the `model.candidates` of the example's copy (None: as is).
 MODELS: dict[str, list[str] | None] = {"telco": None, "lightgbm": ["lightgbm"]}
 CONCURRENCY = (1, 8, 32)
+LOG_MODES = ("fast", "durable")
 SECONDS = 20.0
 WARMUP_SECONDS = 3.0
 WARMUP_CONCURRENCY = 4
@@ -436,22 +437,24 @@ class Server:
             return 0.0
         return group_cpu_seconds(self.process.pid)
 
-    def rss_mib(self) -> float | None:
-        """Resident memory of the server's processes (MiB), from /proc."""
+    def rss_mib(self, field: str = "VmRSS") -> float | None:
+        """Resident memory of the server's processes (MiB), from /proc: now (VmRSS) or
+        the peak so far (VmHWM)."""
         if self.process is None:
             return None
         total = 0
         for pid in group_pids(self.process.pid):
             try:
                 for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(f"{field}:"):
                         total += int(line.split()[1])
             except OSError:
                 continue
         return total / 1024
 
-    def log_backlog(self) -> tuple[float, float] | None:
-        """charter's prediction-log lag (records, seconds) from /metrics; None elsewhere."""
+    def log_gauges(self, *names: str) -> tuple[float, ...] | None:
+        """charter's prediction-log gauges (LogStats fields) from /metrics; None elsewhere,
+        or when this charter's log has no such gauge."""
         try:
             with urllib.request.urlopen(self.base_url + "/metrics", timeout=5) as answer:
                 text = answer.read().decode("utf-8")
@@ -459,12 +462,22 @@ class Server:
             return None
         found = {}
         for line in text.splitlines():
-            for name in ("lag_records", "lag_seconds"):
+            for name in names:
                 if line.startswith(f"charter_prediction_log_{name} "):
                     found[name] = float(line.split()[-1])
-        if len(found) < 2:
+        if len(found) < len(names):
             return None
-        return found["lag_records"], found["lag_seconds"]
+        return tuple(found[name] for name in names)
+
+    def log_backlog(self) -> tuple[float, float] | None:
+        """charter's prediction-log lag (records, seconds) from /metrics; None elsewhere."""
+        found = self.log_gauges("lag_records", "lag_seconds")
+        return None if found is None else (found[0], found[1])
+
+    def log_pending(self) -> tuple[float, float] | None:
+        """charter's unwritten records and back-pressured submits so far, from /metrics."""
+        found = self.log_gauges("pending", "backpressure")
+        return None if found is None else (found[0], found[1])
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -672,6 +685,10 @@ class Served:
     exit_code: int | None = None
 
 
+#: What a log mode that was not asked for (`--modes`) measured: nothing.
+NOT_RUN = Served("not run", "", 0.0)
+
+
 def bodies_file(prepared: Prepared, work: Path, kind: str) -> Path:
     path = work / f"{prepared.name}-{kind}-bodies.txt"
     lines = []
@@ -699,21 +716,31 @@ def load_server(
             break
         before = server.cpu_seconds()
         load = run_load(client, url, bodies, c, seconds, token)
+        ours = server.label.startswith("charter")
         load = replace(
             load,
             server_cpu_seconds=server.cpu_seconds() - before,
             server_rss_mib=server.rss_mib(),
-            log_backlog=server.log_backlog() if server.label.startswith("charter") else None,
+            server_peak_rss_mib=server.rss_mib("VmHWM"),
+            log_backlog=server.log_backlog() if ours else None,
+            log_pending=server.log_pending() if ours else None,
         )
         served.loads.append(load)
         print(
             f"    {server.label:28s} c={c:<3d} {load.rps:9.1f} req/s  p50 {load.p50_ms:8.2f} ms"
             f"  p99 {load.p99_ms:8.2f} ms  errors {load.error_count}"
             f"  (cores: server {load.server_cores:.2f}, others {load.others_cores:.2f}; "
-            f"client {load.client_cpu_seconds:.1f} CPU s; RSS {fmt_mib(load.server_rss_mib)}"
+            f"client {load.client_cpu_seconds:.1f} CPU s; RSS {fmt_mib(load.server_rss_mib)}, "
+            f"peak {fmt_mib(load.server_peak_rss_mib)}"
             + (
                 f"; log backlog {load.log_backlog[0]:.0f} records, {load.log_backlog[1]:.1f} s"
                 if load.log_backlog
+                else ""
+            )
+            + (
+                f"; log pending {load.log_pending[0]:.0f}, back-pressured submits "
+                f"{load.log_pending[1]:.0f}"
+                if load.log_pending
                 else ""
             )
             + ")",
@@ -730,7 +757,7 @@ class Measured:
     in_process: list[InProcess]
     mlflow_info: dict[str, Any]
     agreement: dict[str, float]  # max |charter - MLflow| probability, per charter mode
-    servers: dict[str, Served]  # "fast", "durable", "mlflow"
+    servers: dict[str, Served]  # "mlflow", and the log modes measured: "fast", "durable"
 
 
 def measure_model(
@@ -773,7 +800,7 @@ def measure_model(
             ),
             prepared, "mlflow", None, client, args, work, mlflow_probs, agreement,
         )  # fmt: skip
-        for mode in ("fast", "durable"):
+        for mode in args.modes:
             servers[mode] = run_one(
                 lambda port, mode=mode: charter_server(
                     prepared, mode, args.workers, token, work, port
@@ -843,6 +870,10 @@ def fmt_backlog(value: tuple[float, float] | None) -> str:
     return "-" if value is None else f"{value[0]:,.0f} / {value[1]:.2f} s"
 
 
+def fmt_pending(value: tuple[float, float] | None) -> str:
+    return "-" if value is None else f"{value[0]:,.0f} / {value[1]:,.0f}"
+
+
 def ratio_verdict(what: str, ratio: float, target: float, detail: str) -> str:
     if ratio >= target:
         return f"{what} {ratio:.1f}x meets ≥ {target:.0f}x"
@@ -909,6 +940,8 @@ def render(results: list[Measured], client: str, args: argparse.Namespace) -> st
             ("durable", "charter, durable log"),
             ("mlflow", "MLflow"),
         ):
+            if key not in r.servers:
+                continue
             served = r.servers[key]
             for load in served.loads:
                 errors = load.error_count
@@ -917,15 +950,16 @@ def render(results: list[Measured], client: str, args: argparse.Namespace) -> st
                     f"| {title} | {label} | {load.concurrency} | {load.rps:,.0f} | "
                     f"{load.p50_ms:.2f} | {load.p99_ms:.2f} | {load.max_ms:.1f} | {shown_errors} | "
                     f"{load.server_cores:.2f} | {load.others_cores:.2f} | "
-                    f"{fmt_mib(load.server_rss_mib)} | {fmt_backlog(load.log_backlog)} |"
+                    f"{fmt_mib(load.server_rss_mib)} | {fmt_mib(load.server_peak_rss_mib)} | "
+                    f"{fmt_backlog(load.log_backlog)} | {fmt_pending(load.log_pending)} |"
                 )
             for problem in served.problems[:5]:
                 notes.append(f"- {title}, {label}: {problem}")
             if len(served.problems) > 5:
                 notes.append(f"- {title}, {label}: … {len(served.problems) - 5} more")
         mlflow_loads = {x.concurrency: x for x in r.servers["mlflow"].loads}
-        durable_loads = {x.concurrency: x for x in r.servers["durable"].loads}
-        for load in r.servers["fast"].loads:
+        durable_loads = {x.concurrency: x for x in r.servers.get("durable", NOT_RUN).loads}
+        for load in r.servers.get("fast", NOT_RUN).loads:
             ref = mlflow_loads.get(load.concurrency)
             if ref is None:
                 continue
@@ -957,7 +991,7 @@ def render(results: list[Measured], client: str, args: argparse.Namespace) -> st
                 f"| {title} | {asked} | {cost.kind} | {cost.p50_us:,.1f} | "
                 f"{cost.p99_us:,.1f} | {cost.mean_us:,.1f} | {cost.calls:,} |"
             )
-        first = next(iter(r.servers["fast"].loads), None)
+        first = next(iter(r.servers.get("fast", NOT_RUN).loads), None)
         if first is not None and served_cost is not None:
             reference = mlflow_loads.get(first.concurrency)
             http_us = first.p50_ms * 1000
@@ -990,13 +1024,15 @@ def render(results: list[Measured], client: str, args: argparse.Namespace) -> st
             )
     mlflow_side = ", ".join(f"{k} {v}" for k, v in mlflow_versions.items())
     first_result = results[0]
-    charter_cmd = first_result.servers["fast"].shown
+    charter_cmd = next(
+        first_result.servers[mode].shown for mode in ("fast", "durable") if mode in args.modes
+    )
     mlflow_cmd = first_result.servers["mlflow"].shown
     trusted = sorted({t for r in results for t in r.mlflow_info.get("trusted_types", [])})
     log_notes = []
     for r in results:
         title = f"{r.prepared.name} ({r.prepared.model.candidate})"
-        for mode in ("fast", "durable"):
+        for mode in args.modes:
             loads = r.servers[mode].loads
             behind = [x for x in loads if x.log_backlog and x.log_backlog[1] > LOG_LAG_NOTE_S]
             if not behind:
@@ -1076,8 +1112,9 @@ def render(results: list[Measured], client: str, args: argparse.Namespace) -> st
         "answered, so latency under load includes queueing in the server.",
         "",
         "| model | server | concurrency | requests/s | p50 ms | p99 ms | max ms | errors "
-        "| server cores | others (cores) | server RSS after | log backlog after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server cores | others (cores) | server RSS after | server peak RSS | log backlog "
+        "after | log pending / back-pressured after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *load_rows,
         "",
         f"Targets: charter (`fast` log) at least {TARGET_RPS_RATIO:.0f}x MLflow's requests/s "
@@ -1116,10 +1153,13 @@ def render(results: list[Measured], client: str, args: argparse.Namespace) -> st
             [x.others_cores for r in results for s in r.servers.values() for x in s.loads]
         )
         + " Errors: connect, read, write, timeout (> 10 s) or HTTP status ≥ 400. Server RSS "
-        "after: the resident memory of the server's processes when the run ended. Log backlog "
+        "after: the resident memory of the server's processes when the run ended; peak RSS: "
+        "the most they had held so far (VmHWM). Log backlog "
         "after (charter only): the prediction log's `lag_records` / `lag_seconds` from "
         "/metrics right after the run, the predictions answered but not yet written (fast "
-        "mode promises a write within 100 ms).",
+        "mode promises a write within 100 ms). Log pending / back-pressured: its `pending` "
+        "(records not yet written) and `backpressure` (submits, since the server started, "
+        "that found the queue full and waited for the write before answering).",
         "",
     ]
     if notes:
@@ -1142,13 +1182,28 @@ def main() -> None:
     parser.add_argument(
         "--client", choices=CLIENTS, default="python", help="see benchmarks/_load_client.py"
     )
+    parser.add_argument(
+        "--modes", nargs="+", choices=LOG_MODES, default=list(LOG_MODES), help="charter log modes"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the section to this file instead of benchmarks/RESULTS.md",
+    )
     args = parser.parse_args()
+    args.modes = [mode for mode in LOG_MODES if mode in args.modes]
 
     client = choose(args.client)
     print(f"load client: {describe(client)}", flush=True)
     python = mlflow_python()
     results = [measure_model(name, MODELS[name], python, client, args) for name in args.models]
-    write_section(MARKER, render(results, client, args))
+    section = render(results, client, args)
+    if args.out is not None:
+        args.out.write_text(section, encoding="utf-8")
+        print(f"written to {args.out}", flush=True)
+    else:
+        write_section(MARKER, section)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ def test_status_shows_where_the_project_stands(run_charter: CharterRunner, story
     assert "✗ OFF TRACK: 1 open incident; risk R2 triggered" in text
     for heading in ("KPIs against their targets", "Open incidents", "Risks", "Milestones"):
         assert heading in text
-    assert "0.86 ✓ pass ▲" in text
+    # The champion (v1) is what is served: its validation, not the newer candidate's 0.86.
+    assert "0.84 ✗ fail" in text
     assert "0.31 ✗ fail ▲" in text
     assert "Scope changes since the first validated run: 1 (latest, revision 2" in text
     assert "Latest retrain decision: Challenger v2 refused" in text

@@ -9,6 +9,7 @@ from charter.serving import _requests
 def test_the_server_api_is_pinned() -> None:
     assert charter.server.__all__ == [
         "STYLES",
+        "DashboardOptions",
         "ModelHolder",
         "ServeOptions",
         "Served",
@@ -16,8 +17,10 @@ def test_the_server_api_is_pinned() -> None:
         "Style",
         "build_config",
         "create_app",
+        "create_dashboard",
         "default_port",
         "read_token",
+        "run_dashboard",
         "serve",
         "write_package",
     ]

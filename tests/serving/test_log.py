@@ -152,6 +152,80 @@ def test_fast_mode_waits_for_the_write_once_too_much_is_pending(
     log = open_log(mode="fast", flush_interval_s=3600, max_pending=0)
     log.submit([make_record("a")]).result(10)
     assert log.stats().written == 1
+    assert log.stats().backpressure == 1
+
+
+def test_fast_mode_applies_back_pressure_while_the_writer_is_stuck(
+    open_log: Callable[..., PredictionLog],
+) -> None:
+    fsync = CountingFsync(hold=True)
+    log = open_log(mode="fast", max_pending=10, fsync=fsync, compact=False)
+    log.submit([make_record("first")])
+    # The writer opens its first segment and stops in the folder's fsync, which is held.
+    assert fsync.entered.wait(10)
+    answered = [log.submit([make_record(f"r{i}")]) for i in range(9)]
+    assert all(future.done() for future in answered)
+    held = log.submit([make_record("r9")])
+    assert not held.done(), "the 11th unwritten record must wait for the writer"
+    stats = log.stats()
+    assert (stats.pending, stats.backpressure) == (11, 1)
+    assert stats.pending_bytes > 10 * 200
+    fsync.release.set()
+    held.result(10)
+    log.flush().result(10)
+    stats = log.stats()
+    assert (stats.pending, stats.pending_bytes, stats.written) == (0, 0, 11)
+
+
+def test_fast_mode_bounds_the_queued_bytes_too(open_log: Callable[..., PredictionLog]) -> None:
+    fsync = CountingFsync(hold=True)
+    log = open_log(mode="fast", max_pending_bytes=1, fsync=fsync, compact=False)
+    assert log.submit([make_record("first")]).done()
+    assert fsync.entered.wait(10)
+    held = log.submit([make_record("second")])
+    assert not held.done()
+    assert log.stats().backpressure == 1
+    fsync.release.set()
+    held.result(10)
+
+
+def test_durable_waits_are_not_counted_as_back_pressure(
+    open_log: Callable[..., PredictionLog],
+) -> None:
+    log = open_log(mode="durable", max_pending=0)
+    log.append([make_record("a")])
+    assert log.stats().backpressure == 0
+
+
+def test_threads_beyond_the_limit_wait_and_memory_stays_bounded(
+    open_log: Callable[..., PredictionLog],
+) -> None:
+    """8 threads against a queue of 40 records: every record is logged once, and the
+    unwritten records never exceed the limit by more than one submit per thread."""
+    threads, per_thread, limit = 8, 400, 40
+    log = open_log(mode="fast", max_pending=limit, flush_interval_s=0.05, compact=False)
+    peaks: list[int] = []
+
+    def work(number: int) -> None:
+        peak = 0
+        for index in range(per_thread):
+            log.submit([make_record(f"t{number}-{index}")]).result(30)
+            peak = max(peak, log.stats().pending)
+        peaks.append(peak)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    log.close()
+    assert max(peaks) <= limit + threads
+    assert log.stats().backpressure > 0
+    records, skipped, _ = LogReader(log.folder).read_all()
+    assert sorted(ids_of(records)) == sorted(
+        f"t{n}-{i}" for n in range(threads) for i in range(per_thread)
+    )
+    assert skipped == []
 
 
 def test_close_writes_everything_and_is_idempotent(open_log: Callable[..., PredictionLog]) -> None:
@@ -206,6 +280,18 @@ def test_options_are_checked(tmp_path: Path) -> None:
         PredictionLog(tmp_path, mode="fast", segment_max_bytes=0)
     with pytest.raises(ValueError, match="'flush_interval_s' of a prediction log must be positive"):
         PredictionLog(tmp_path, mode="fast", flush_interval_s=0)
+    bad_options: list[dict[str, Any]] = [
+        {"max_pending": -1},
+        {"max_pending_bytes": 1.5},
+        {"max_pending": True},
+        {"max_pending_bytes": "1 MB"},
+    ]
+    for options in bad_options:
+        (name,) = options
+        with pytest.raises(
+            ValueError, match=f"'{name}' of a prediction log must be a whole number of at least 0"
+        ):
+            PredictionLog(tmp_path, mode="fast", **options)
 
 
 def test_a_failed_write_fails_the_durable_future_and_the_log_goes_on(
@@ -742,3 +828,15 @@ def test_a_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> Non
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(PredictionLogError, match=r"folder .*file/log cannot be created"):
         PredictionLog(tmp_path / "file" / "log", mode="durable")
+
+
+def test_ids_reach_the_index_for_other_processes_soon_after_traffic_stops(
+    open_log: Callable[..., PredictionLog], tmp_path: Path
+) -> None:
+    """The index is written at most every 0.5 s under load; once traffic stops, the ids
+    still reach it (another worker's FeedbackStore reads only the index)."""
+    log = open_log(mode="fast", compact=False)
+    log.submit([make_record(f"quiet{i}") for i in range(3)])
+    with FeedbackStore(tmp_path / "log") as other:
+        eventually(lambda: all(other.is_known(f"quiet{i}") for i in range(3)), timeout=10)
+    assert not log.knows("quiet0")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import logging
 import math
@@ -19,10 +20,12 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timezone
+from importlib import resources
 from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Query
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from starlette.requests import Request
 from starlette.responses import Response
@@ -592,8 +595,13 @@ def create_app(config: ServerConfig) -> FastAPI:
         description=_description(config),
         lifespan=lifespan,
         default_response_class=JSONBody,
+        # FastAPI's own /docs and /redoc load their scripts from a CDN: a server without
+        # internet access would show a blank page. /docs is served from the package below.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.charter = state
+    _install_docs(app)
 
     @app.exception_handler(RequestRejected)
     async def rejected(_request: Request, exc: Exception) -> Response:
@@ -873,6 +881,64 @@ class PredictFastPath:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+#: The Swagger UI files served under /docs/static/ (vendored from swagger-ui-dist, with its
+#: LICENSE and NOTICE beside them), and their media types.
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "favicon-32x32.png": "image/png",
+}
+_DOCS_STATIC = "/docs/static"
+
+
+@functools.cache
+def _docs_asset(name: str) -> bytes:
+    """One vendored Swagger UI file, read from the package once."""
+    return (resources.files("charter.server") / "static" / "swagger-ui" / name).read_bytes()
+
+
+def _install_docs(app: FastAPI) -> None:
+    """GET /docs: Swagger UI for the app's OpenAPI document, every file from this server.
+
+    Open without a token, like /openapi.json: it shows what the routes accept, not data.
+    """
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        # Behind a proxy that mounts the app under a prefix, the page's URLs need it too.
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        static = root + _DOCS_STATIC
+        return get_swagger_ui_html(
+            openapi_url=root + (app.openapi_url or "/openapi.json"),
+            title=f"{app.title}: API",
+            swagger_js_url=f"{static}/swagger-ui-bundle.js",
+            swagger_css_url=f"{static}/swagger-ui.css",
+            swagger_favicon_url=f"{static}/favicon-32x32.png",
+            # Swagger UI's default sends the document to an online validator for a badge.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    @app.get(_DOCS_STATIC + "/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        media_type = DOCS_ASSETS.get(name)
+        if media_type is None:
+            return error_response(
+                [
+                    {
+                        "loc": ["path", "name"],
+                        "msg": "The 'name' of a docs asset must be one of "
+                        f"{', '.join(sorted(DOCS_ASSETS))}. Got {name[:80]!r} instead.",
+                        "type": "not_found",
+                    }
+                ],
+                404,
+            )
+        body = await asyncio.to_thread(_docs_asset, name)
+        return Response(
+            body, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"}
+        )
 
 
 def _ready(state: _State) -> Response:

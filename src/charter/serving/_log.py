@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +61,12 @@ FLUSH_INTERVAL_S = 0.1
 CHUNK_RECORDS = 10_000
 """The most records a reader hands over in one chunk."""
 
+MAX_PENDING_RECORDS = 50_000
+"""In fast mode, the most records that may wait in memory before `submit` applies back-pressure."""
+
+MAX_PENDING_BYTES = 32 * 1024 * 1024
+"""In fast mode, the most encoded bytes that may wait in memory before back-pressure."""
+
 DATABASE_NAME = "feedback.sqlite"
 BUSY_TIMEOUT_S = 30.0
 
@@ -69,8 +75,13 @@ SegmentState = Literal["open", "closed", "compacted"]
 
 _SEGMENT_NAME = re.compile(r"^segment-(\d{20})-([0-9a-f]{32})\.(jsonl|parquet)$")
 _BLOCK_BYTES = 1 << 20
-_COMPACT_RECORDS = 50_000
+# A compaction batch holds its records as Python dicts (several KiB each): 10,000 keeps a
+# compaction under ~100 MiB beside a busy server.
+_COMPACT_RECORDS = 10_000
 _URGENT_BYTES = 4 << 20
+# The id index is written at most this often (or every this many ids, or at a flush).
+_INDEX_INTERVAL_S = 0.5
+_INDEX_RECORDS = 20_000
 _REQUIRED: tuple[tuple[str, type, str], ...] = (
     ("prediction_id", str, "a string"),
     ("time", str, "a string"),
@@ -860,14 +871,20 @@ class _IdIndex:
         rows = self._connection.execute("SELECT segment, position, done FROM indexed_segments")
         return {segment: (position, bool(done)) for segment, position, done in rows}
 
-    def _transaction(self, segment: str, position: int, ids: Iterable[str], *, done: bool) -> None:
+    def _transaction(self, segment: str, position: int, ids: Sequence[str], *, done: bool) -> None:
         connection = self._connection
         connection.execute("BEGIN IMMEDIATE")
         try:
-            connection.executemany(
-                "INSERT OR IGNORE INTO predictions (prediction_id) VALUES (?)",
-                ((pid,) for pid in ids),
-            )
+            if ids:
+                # One statement for the whole batch: executemany releases and retakes the
+                # GIL once per row, and under load each retake waits for the request
+                # thread's switch interval (5 ms), which made the writer fall behind.
+                # Sorted ids touch each B-tree page once.
+                connection.execute(
+                    "INSERT OR IGNORE INTO predictions (prediction_id) "
+                    "SELECT value FROM json_each(?)",
+                    (orjson.dumps(sorted(ids)).decode(),),
+                )
             connection.execute(
                 "INSERT INTO indexed_segments (segment, position, done) VALUES (?, ?, ?) "
                 "ON CONFLICT (segment) DO UPDATE SET "
@@ -933,6 +950,9 @@ class LogStats:
     dying); `durable`: fsynced (they survive the machine dying). `lag_records` counts the
     records not yet at the mode's promise (durable: fsynced; fast: written) and
     `lag_seconds` is the age of the oldest of them. `failed` counts records the disk refused.
+    `pending` counts the records submitted but not written yet, `pending_bytes` the encoded
+    bytes queued in memory for the writer; `backpressure` counts the fast-mode submits that
+    found the queue full (`max_pending`) and so waited for the write before answering.
     """
 
     mode: LogMode
@@ -940,6 +960,8 @@ class LogStats:
     written: int
     durable: int
     pending: int
+    pending_bytes: int
+    backpressure: int
     lag_records: int
     lag_seconds: float
     fsyncs: int
@@ -982,8 +1004,14 @@ class PredictionLog:
     resolves every future of the batch (group commit), so concurrent requests share one
     fsync. In "fast" mode it resolves at once; the writer hands records to the OS within
     `flush_interval_s` of their submission (they then survive kill -9, not a power loss) and
-    fsyncs on rotation, `flush()` and `close()`. When more than `max_pending` records wait
-    in memory, fast-mode futures resolve only once written, which bounds memory.
+    fsyncs on rotation, `flush()` and `close()`.
+
+    Back-pressure: when `max_pending` records or `max_pending_bytes` bytes already wait in
+    memory (the disk or the writer cannot keep up), a fast-mode `submit` returns a future
+    that resolves only once its records are written, and the server awaits it before
+    answering. It blocks rather than sheds: an answered prediction is a logged prediction,
+    so under overload answers slow down to the writer's pace while memory stays bounded
+    (`stats().backpressure` counts such submits).
 
     A segment is closed once it holds `segment_max_bytes`; closed segments are compacted
     to Parquet by a background thread (`compact=True`), off the request path. With
@@ -999,7 +1027,8 @@ class PredictionLog:
         mode: LogMode,
         segment_max_bytes: int = SEGMENT_MAX_BYTES,
         flush_interval_s: float = FLUSH_INTERVAL_S,
-        max_pending: int = 100_000,
+        max_pending: int = MAX_PENDING_RECORDS,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
         compact: bool = True,
         index: bool = True,
         fsync: Callable[[int], None] = os.fsync,
@@ -1018,11 +1047,18 @@ class PredictionLog:
                 "The 'flush_interval_s' of a prediction log must be positive. "
                 f"Got {flush_interval_s} instead."
             )
+        for name, value in (("max_pending", max_pending), ("max_pending_bytes", max_pending_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(
+                    f"The '{name}' of a prediction log must be a whole number of at least 0. "
+                    f"Got {value!r} instead."
+                )
         self.folder = Path(folder)
         self.mode: LogMode = mode
         self.segment_max_bytes = segment_max_bytes
         self.flush_interval_s = flush_interval_s
         self.max_pending = max_pending
+        self.max_pending_bytes = max_pending_bytes
         self._durable_mode = mode == "durable"
         self._fsync_hook = fsync
         try:
@@ -1036,8 +1072,8 @@ class PredictionLog:
         self._cond = threading.Condition(self._lock)
         self._close_lock = threading.Lock()
         self._pending: list[_Item] = []
-        self._pending_records = 0
         self._pending_bytes = 0
+        self._unwritten_bytes = 0
         self._urgent = False
         self._idle = False
         self._closing = False
@@ -1045,6 +1081,7 @@ class PredictionLog:
         self._inflight_since: float | None = None
         self._unindexed: set[str] = set()
         self._backlog: list[str] = []
+        self._index_due = 0.0
 
         self._appended = 0
         self._written = 0
@@ -1054,6 +1091,7 @@ class PredictionLog:
         self._segments_closed = 0
         self._compacted = 0
         self._failed = 0
+        self._backpressure = 0
         self._last_error: str | None = None
 
         self._fd: int | None = None
@@ -1119,12 +1157,20 @@ class PredictionLog:
         with self._cond:
             if self._closing:
                 raise PredictionLogError(f"The prediction log in {self.folder} is closed.")
-            wait = self._durable_mode or self._pending_records >= self.max_pending
+            # Counted up to the write, not the hand-over: the batch being written is in
+            # memory too.
+            full = (
+                self._appended - self._written - self._failed >= self.max_pending
+                or self._unwritten_bytes >= self.max_pending_bytes
+            )
+            wait = self._durable_mode or full
+            if full and not self._durable_mode:
+                self._backpressure += 1
             future: Future[None] = Future() if wait else _RESOLVED
             item = _Item(data, ids, len(ids), future if wait else None, time.monotonic())
             self._pending.append(item)
-            self._pending_records += item.count
             self._pending_bytes += len(data)
+            self._unwritten_bytes += len(data)
             self._appended += item.count
             if self._index is not None:
                 self._unindexed.update(ids)
@@ -1171,6 +1217,8 @@ class PredictionLog:
                 written=self._written,
                 durable=self._durable,
                 pending=self._appended - self._written - self._failed,
+                pending_bytes=self._unwritten_bytes,
+                backpressure=self._backpressure,
                 lag_records=max(0, self._appended - target - self._failed),
                 lag_seconds=0.0 if oldest is None else max(0.0, now - oldest),
                 fsyncs=self._fsyncs,
@@ -1228,18 +1276,29 @@ class PredictionLog:
                         self._cond.wait(delay)
                     elif self._closing:
                         break
+                    elif self._backlog:
+                        # Quiet now, but ids wait for the index: write them when due,
+                        # unless a record arrives first (idle: submit wakes us).
+                        delay = self._index_due - time.monotonic()
+                        if delay <= 0:
+                            break
+                        self._idle = True
+                        self._cond.wait(delay)
+                        self._idle = False
                     else:
                         self._idle = True
                         self._cond.wait()
                         self._idle = False
                 batch = self._pending
-                if not batch:
+                if not batch and self._closing:
                     break
                 self._pending = []
-                self._pending_records = 0
                 self._pending_bytes = 0
                 self._urgent = False
-                self._inflight_since = batch[0].queued_at
+                self._inflight_since = batch[0].queued_at if batch else None
+            if not batch:
+                self._index_when_due(force=True)
+                continue
             try:
                 self._write(batch)
             except Exception as error:  # never leave a caller waiting on a dead thread
@@ -1275,6 +1334,7 @@ class PredictionLog:
         with self._lock:
             self._written += count
             self._bytes_written += len(data)
+            self._unwritten_bytes -= len(data)
             if not self._unsynced:
                 self._durable = self._written
         # Acknowledge first (the request path waits on it), then index the ids; a flush
@@ -1284,7 +1344,7 @@ class PredictionLog:
                 item.future.set_result(None)
         if self._index is not None and self._stem is not None:
             self._backlog.extend(pid for item in batch for pid in item.ids)
-            self._index_backlog()
+            self._index_when_due(force=any(item.sync for item in batch))
         if self._segment_bytes >= self.segment_max_bytes:
             self._close_segment()
         for item in batch:
@@ -1300,6 +1360,7 @@ class PredictionLog:
         failure.__cause__ = error
         with self._lock:
             self._failed += sum(item.count for item in batch)
+            self._unwritten_bytes = max(0, self._unwritten_bytes - sum(len(i.data) for i in batch))
             for item in batch:
                 self._unindexed.difference_update(item.ids)
         for item in batch:
@@ -1309,6 +1370,24 @@ class PredictionLog:
     def _note_error(self, error: BaseException) -> None:
         with self._lock:
             self._last_error = f"{type(error).__name__}: {error}"
+
+    def _index_when_due(self, *, force: bool) -> None:
+        """Index the backlog when forced (a flush), when it is large, or when it is due.
+
+        One SQLite transaction costs several statements, each of which hands the GIL back
+        to the request thread and waits up to its switch interval to retake it: coalescing
+        batches into one transaction per `_INDEX_INTERVAL_S` keeps the writer ahead.
+        Same-process feedback sees fresh ids through `knows()` meanwhile.
+        """
+        if self._index is None or not self._backlog:
+            return
+        now = time.monotonic()
+        if force or len(self._backlog) >= _INDEX_RECORDS or now >= self._index_due:
+            self._index_due = now + _INDEX_INTERVAL_S
+            if self._stem is None:
+                self._backlog = []  # its segment is closed: the next catch_up indexes it
+                return
+            self._index_backlog()
 
     def _index_backlog(self) -> bool:
         assert self._index is not None
