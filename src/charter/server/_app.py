@@ -259,10 +259,18 @@ class _State:
         self, served: Served, batch: Batch, explain: bool, started: float
     ) -> list[dict[str, Any]]:
         """Predict, log (awaiting the disk in durable mode) and return one dict per record."""
-        if len(batch.records) > THREAD_BATCH:
-            answers, logged = await asyncio.to_thread(self._answer, served, batch, explain, started)
-        else:
-            answers, logged = self._answer(served, batch, explain, started)
+        try:
+            if len(batch.records) > THREAD_BATCH:
+                answers, logged = await asyncio.to_thread(
+                    self._answer, served, batch, explain, started
+                )
+            else:
+                answers, logged = self._answer(served, batch, explain, started)
+        except RequestRejected:
+            raise
+        except Exception as exc:
+            self._log_error(served, batch, exc, started)
+            raise
         log = self.log
         if log is None:
             raise _not_ready()
@@ -278,6 +286,30 @@ class _State:
             except Exception as exc:
                 raise self._log_failed(exc) from None
         return answers
+
+    def _log_error(self, served: Served, batch: Batch, exc: BaseException, started: float) -> None:
+        """Log a request the model failed on, so the monitor's error rate counts it.
+
+        One record per failed request, with its first input and the error's type and
+        message; the answer is still the 500 the failure causes. Never raises: a log that
+        cannot take the record must not hide the model's error.
+        """
+        log = self.log
+        if log is None:
+            return
+        record = {
+            "prediction_id": uuid.uuid4().hex,
+            "time": datetime.now(timezone.utc).isoformat(),
+            "model_version": str(served.version),
+            "input": batch.inputs[0] if batch.inputs else {},
+            "output": {"error": f"{type(exc).__name__}: {exc}"[:500]},
+            "latency_ms": (time.perf_counter() - started) * 1000.0,
+            "records": len(batch.records),
+        }
+        try:
+            log.submit([record])
+        except Exception as failure:
+            logger.error("The failed prediction could not be logged: %s", failure)
 
     def _log_failed(self, exc: BaseException) -> RequestRejected:
         self.log_failures += 1
