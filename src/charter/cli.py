@@ -261,7 +261,7 @@ def export(
         Path | None,
         typer.Option(
             "--out",
-            help="The file to write [default: <project>-<what>.<format>]",
+            help="The file to write. [default: PROJECT-WHAT.FORMAT, e.g. telco-churn-kpis.csv]",
             show_default=False,
         ),
     ] = None,
