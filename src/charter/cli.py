@@ -545,6 +545,13 @@ def score(
         str, typer.Option(help="The model version: a number or an alias.")
     ] = "champion",
     chunk_rows: Annotated[int, typer.Option(min=1, help="Rows per chunk.")] = 50_000,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="pandas or spark (Parquet in, a Parquet folder out). [default: the charter's]",
+            show_default=False,
+        ),
+    ] = None,
     charter: CharterOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -568,6 +575,7 @@ def score(
             version=version,
             chunk_rows=chunk_rows,
             progress=advance,
+            engine=engine,
         )
     summary = outcome.summary
     if as_json:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from charter.data import audit, check_contract, check_contract_spark
-from charter.engines import DriftCounts, DriftPlan, SparkEngine
+from charter.engines import DriftCounts, DriftError, DriftPlan, SparkEngine
 from charter.errors import DataError
 from charter.modeling._jsonable import jsonable
 from charter.modeling._reference import category_counts, fine_bins, numeric_bins
@@ -352,3 +352,27 @@ def test_contract_checks_on_spark_read_typed_columns(
         ("absent", "present", 1),
     }  # fmt: skip
     assert found.bad_rows == 1
+
+
+def test_drift_counts_of_a_table_without_any_planned_column_count_every_row_absent(
+    engines: MakeEngines, to_spark: ToSpark
+) -> None:
+    frame = pd.DataFrame({"other": np.arange(30.0)})
+    plan = DriftPlan.from_reference(reference())
+    pandas_engine, spark_engine = engines(7)
+    found = spark_engine.drift_counts(to_spark(frame, 3), plan)
+    assert found == pandas_engine.drift_counts(frame, plan)
+    assert found.features["amount"].absent_rows == 30
+
+
+def test_a_prediction_column_that_is_not_there_fails_alike(
+    engines: MakeEngines, to_spark: ToSpark
+) -> None:
+    frame = as_text_columns(drifting_frame(20))
+    plan = DriftPlan.from_reference(reference())
+    pandas_engine, spark_engine = engines()
+    message = r"The 'prediction' of drift_counts must name a column of the frame\. Got 'proba'"
+    with pytest.raises(DriftError, match=message):
+        pandas_engine.drift_counts(frame, plan, prediction="proba")
+    with pytest.raises(DriftError, match=message):
+        spark_engine.drift_counts(to_spark(frame, 2), plan, prediction="proba")

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +27,7 @@ from charter.serving import (
     score_spark,
 )
 from charter.serving._score import REASONS, ROW
+from tests.conftest import EXAMPLES
 from tests.engines.conftest import shared_spark
 from tests.serving.conftest import case
 from tests.serving.test_score import contract_check, scoring_frame
@@ -196,3 +202,72 @@ def test_each_executor_checks_the_artifacts_before_loading_them(spark: SparkSess
 
     with pytest.raises(PythonException, match=r"must match its recorded sha256"):
         spark.range(4).mapInPandas(on_executor, "id long").collect()
+
+
+def telco_project(folder: Path, rows: int = 800) -> Path:
+    """The telco-churn example on its first rows, one quick trial, the Spark engine chosen."""
+    (folder / "data").mkdir(parents=True)
+    lines = (EXAMPLES / "telco-churn" / "data" / "telco_churn.csv").read_text().splitlines(True)
+    (folder / "data" / "telco_churn.csv").write_text("".join(lines[: rows + 1]))
+    text = (EXAMPLES / "telco-churn" / "charter.yaml").read_text()
+    text = re.sub(r"budget: \{seconds: \d+\}", "budget: {seconds: 20, trials: 1}", text)
+    text = text.replace("cv_folds: 5", "cv_folds: 2")
+    text = text.replace("[logistic_regression, lightgbm]", "[logistic_regression]")
+    (folder / "charter.yaml").write_text(text + "engine: spark\n")
+    return folder
+
+
+def test_charter_score_on_spark_scores_with_the_registered_champion(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    from charter import lifecycle
+
+    folder = telco_project(tmp_path / "telco")
+    assert lifecycle.run(folder / "charter.yaml", write_report=False).model_version == 1
+    lifecycle.promote(folder / "charter.yaml", "candidate", override="test")
+    source = (
+        pd.read_csv(
+            EXAMPLES / "telco-churn" / "data" / "telco_churn.csv", dtype=str, keep_default_na=False
+        )
+        .iloc[2000:2400]
+        .drop(columns=["Churn"])
+    )
+    source.loc[source.index[:3], "tenure"] = "many"  # text in a number column
+    source.to_parquet(folder / "new.parquet", index=False)
+
+    outcome = lifecycle.score(folder / "charter.yaml", folder / "new.parquet", folder / "s.parquet")
+
+    summary = outcome.summary
+    assert (outcome.version, summary["rows_in"], summary["scored"], summary["rejected"]) == (
+        1,
+        400,
+        397,
+        3,
+    )
+    scores = pd.read_parquet(folder / "s.parquet")
+    assert set(scores["customerID"]) == set(source["customerID"].iloc[3:])
+    assert scores["prediction"].isin(["Yes", "No"]).all()
+    rejects = pd.read_parquet(summary["rejects"])
+    assert rejects["charter_violations"].str.contains("tenure").all()
+    on_pandas = lifecycle.score(
+        folder / "charter.yaml", folder / "new.parquet", folder / "p.parquet", engine="pandas"
+    )
+    assert on_pandas.summary["scored"] == 397
+    # The same from the command line, the engine chosen by the flag over the charter's.
+    charter_text = (folder / "charter.yaml").read_text()
+    (folder / "charter.yaml").write_text(charter_text.replace("engine: spark\n", ""))
+    executable = Path(sys.executable).with_name("charter")
+    env = {k: v for k, v in os.environ.items() if k != "CHARTER_LEDGER_URL"}
+    command = ["score", "--engine", "spark", "--json", "--in", "new.parquet"]
+    done = subprocess.run(
+        [str(executable), *command, "--out", "cli.parquet"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["scored"] == 397
+    assert (folder / "cli.parquet").is_dir()  # Spark writes a Parquet folder

@@ -56,6 +56,7 @@ DEFAULT_CONF: dict[str, str] = {
 _PANDAS_WARNING = "PySpark does not yet fully support pandas"
 _PARTIAL = "partial"
 _SEGMENT_GLOB = "segment-*.parquet"
+_ROWS = "__charter_rows"
 # monotonically_increasing_id() holds the partition id above bit 33, the position below.
 _POSITION_BITS = 33
 
@@ -278,8 +279,12 @@ class SparkEngine(Engine):
     ) -> DriftCounts:
         if prediction is not None:
             count_chunk(plan, pd.DataFrame(columns=list(frame.columns)), prediction)
+        from pyspark.sql import functions as F
+
         names = [name for name in frame.columns if name in plan.features or name == prediction]
-        selected = frame.select(*[_column(name) for name in names])
+        # Without a planned column the batches would carry no rows to count: keep a marker.
+        kept = [_column(name) for name in names] or [F.lit(0).alias(_ROWS)]
+        selected = frame.select(*kept)
 
         def count(chunk: pd.DataFrame) -> DriftCounts:
             return count_chunk(plan, chunk, prediction)
