@@ -29,8 +29,11 @@ def normalize_value(value: Any) -> Any:
         return np.nan
     if isinstance(value, str):
         return value
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        # Whole numbers as integers, as `category_strings` writes a numeric column; beyond
+        # 2**53 a float no longer names one integer, so it keeps its float spelling.
+        return str(int(number)) if number.is_integer() and abs(number) < 2.0**53 else str(number)
     if isinstance(value, np.generic):
         return str(value.item())
     try:

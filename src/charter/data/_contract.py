@@ -111,26 +111,15 @@ class Violation:
         }
 
 
-@dataclass(frozen=True)
-class ContractResult:
-    """The contract check of one frame: the typed frame and every violation found.
+class ViolationSummary:
+    """What a contract check says about its violations, on either engine.
 
-    `typed` is the frame converted per the contract: markers and empty cells become
-    missing; int, float and bool columns become float64 (bool as 0.0/1.0; integers stay
-    exact up to 2**53); category and string columns become object dtype holding str, with
-    NaN for missing; datetime columns become datetime64 (UTC, naive). A cell that could not
-    be read as its type is NaN. Columns outside the contract are kept: numbers as float64
-    when every value reads as one, else text. `raw` is the frame as read, `bad_rows` the
-    row labels that broke a row-level check, `failures` one row per (label, column, check).
+    `ContractResult` (pandas) and the Spark engine's result share it: the same `ok`,
+    totals and one-line headline from their `violations` and `source`.
     """
 
-    typed: pd.DataFrame
-    raw: pd.DataFrame
     violations: tuple[Violation, ...]
-    bad_rows: pd.Index
-    failures: pd.DataFrame
-    source: str = "the data"
-    extra_columns: tuple[str, ...] = ()
+    source: str
 
     @property
     def ok(self) -> bool:
@@ -158,6 +147,28 @@ class ContractResult:
             f"{plural(self.total, 'contract violation')} in {self.source}: "
             f"{', '.join(parts)}{tail}."
         )
+
+
+@dataclass(frozen=True)
+class ContractResult(ViolationSummary):
+    """The contract check of one frame: the typed frame and every violation found.
+
+    `typed` is the frame converted per the contract: markers and empty cells become
+    missing; int, float and bool columns become float64 (bool as 0.0/1.0; integers stay
+    exact up to 2**53); category and string columns become object dtype holding str, with
+    NaN for missing; datetime columns become datetime64 (UTC, naive). A cell that could not
+    be read as its type is NaN. Columns outside the contract are kept: numbers as float64
+    when every value reads as one, else text. `raw` is the frame as read, `bad_rows` the
+    row labels that broke a row-level check, `failures` one row per (label, column, check).
+    """
+
+    typed: pd.DataFrame
+    raw: pd.DataFrame
+    violations: tuple[Violation, ...]
+    bad_rows: pd.Index
+    failures: pd.DataFrame
+    source: str = "the data"
+    extra_columns: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON data.

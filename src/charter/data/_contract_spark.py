@@ -29,15 +29,14 @@ from typing import TYPE_CHECKING, Any
 from charter.data._contract import (
     _CHECK_ORDER,
     _FALSE,
-    _HEADLINE_PARTS,
     _TRUE,
     MAX_EXAMPLES,
     Violation,
+    ViolationSummary,
     _allowed,
     _check_roles,
     _constraint,
 )
-from charter.data._findings import plural
 from charter.engines import SparkEngine, row_number_of
 from charter.errors import DataError
 from charter.spec.schema import Charter, Column
@@ -50,7 +49,7 @@ _EXACT_INT = float(2**53)
 
 
 @dataclass(frozen=True)
-class SparkContractResult:
+class SparkContractResult(ViolationSummary):
     """The contract check of a Spark table: the typed table and every violation found.
 
     `typed` holds the contract columns converted (numbers and booleans as double, text as
@@ -64,33 +63,6 @@ class SparkContractResult:
     bad_rows: int
     source: str = "the data"
     extra_columns: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        """True when no check failed."""
-        return not self.violations
-
-    @property
-    def column_level(self) -> tuple[Violation, ...]:
-        """The violations of whole columns (a missing or empty column)."""
-        return tuple(v for v in self.violations if v.column_level)
-
-    @property
-    def total(self) -> int:
-        """Failed checks counted per row (a column-level fault counts once)."""
-        return sum(1 if v.column_level else v.count for v in self.violations)
-
-    def headline(self) -> str:
-        """One line, as `ContractResult.headline` writes it."""
-        if self.ok:
-            return f"No contract violations in {self.source}."
-        parts = [v.brief for v in self.violations[:_HEADLINE_PARTS]]
-        more = len(self.violations) - _HEADLINE_PARTS
-        tail = f", and {plural(more, 'more check')}" if more > 0 else ""
-        return (
-            f"{plural(self.total, 'contract violation')} in {self.source}: "
-            f"{', '.join(parts)}{tail}."
-        )
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON data, in `ContractResult.to_dict`'s shape."""

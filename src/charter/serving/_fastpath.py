@@ -23,12 +23,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
+
+from charter.values import category_strings, datetime_series, normalize_value, numeric_values
 
 #: The parts a datetime feature is expanded into, as `FramePrep` does.
 DATETIME_PARTS = ("year", "month", "day", "day_of_week", "hour")
-#: Integers beyond this are not exact in float64, so they keep their float text as a category.
-_EXACT_INT = 2.0**53
 #: Batches at least this long may use every core; shorter ones run on one thread.
 PARALLEL_ROWS = 10_000
 
@@ -67,26 +66,15 @@ def number(value: Any) -> float:
 
 
 def category_key(value: Any) -> str | None:
-    """A record's category as text (`1.0` and `1` give "1"), None when missing."""
+    """A record's category as text (`1.0` and `1` give "1"), None when missing.
+
+    The rule is training's (`charter.values.normalize_value`), so the fast path and the
+    fitted pipeline see the same categories.
+    """
     if isinstance(value, str):
         return value
-    if value is None:
-        return None
-    if isinstance(value, float | np.floating):
-        number_ = float(value)
-        if math.isnan(number_):
-            return None
-        if number_.is_integer() and abs(number_) < _EXACT_INT:
-            return str(int(number_))
-        return str(number_)
-    if isinstance(value, np.generic):
-        return str(value.item())
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
+    key = normalize_value(value)
+    return key if isinstance(key, str) else None
 
 
 def timestamp_parts(value: Any) -> tuple[float, ...]:
@@ -100,51 +88,20 @@ def timestamp_parts(value: Any) -> tuple[float, ...]:
 
 
 def numbers_of(series: pd.Series) -> np.ndarray:
-    """A column as float64, NaN where missing or not a number."""
-    if ptypes.is_bool_dtype(series):
-        series = series.astype("float64")
-    elif ptypes.is_datetime64_any_dtype(series):
-        parsed = _datetimes(series)
-        seconds = parsed.astype("datetime64[ns]").astype("int64") / 1e9
-        series = seconds.where(parsed.notna(), np.nan).astype("float64")
-    converted = pd.to_numeric(series, errors="coerce")
-    return np.asarray(converted.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+    """A column as float64, NaN where missing or not a number (training's rule)."""
+    return numeric_values(series)
 
 
 def keys_of(series: pd.Series) -> np.ndarray:
     """A column's categories as text in an object array, None where missing."""
-    missing = np.asarray(series.isna(), dtype=bool)
-    out = np.empty(len(series), dtype=object)
-    present = ~missing
-    if ptypes.is_numeric_dtype(series) and not ptypes.is_bool_dtype(series):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        integral = present & (np.abs(values) < _EXACT_INT)
-        integral[integral] = values[integral] == np.round(values[integral])
-        out[integral] = [str(int(v)) for v in values[integral]]
-        rest = present & ~integral
-        out[rest] = [str(float(v)) for v in values[rest]]
-        return out
-    raw = series.to_numpy(dtype=object)
-    if ptypes.infer_dtype(raw[present], skipna=False) in ("string", "empty"):
-        out[present] = raw[present]
-    else:
-        out[present] = [category_key(v) for v in raw[present]]
+    out = category_strings(series)
+    out[pd.isna(out)] = None
     return out
-
-
-def _datetimes(series: pd.Series) -> pd.Series:
-    if ptypes.is_datetime64_any_dtype(series):
-        parsed = series
-    else:
-        parsed = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed
 
 
 def parts_of(series: pd.Series) -> list[np.ndarray]:
     """A column's datetime parts, each as float64 with NaN where missing."""
-    parsed = _datetimes(series)
+    parsed = datetime_series(series)
     return [
         getattr(parsed.dt, part).astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
         for part in DATETIME_PARTS
