@@ -43,7 +43,9 @@ class VersionContext:
     @property
     def class_keys(self) -> tuple[str, ...]:
         """The probability keys the server logs, in the model's class order."""
-        return tuple(_key(c) for c in self.model.classes)
+        from charter.serving import probability_key
+
+        return tuple(probability_key(c) for c in self.model.classes)
 
 
 @dataclass(frozen=True)
@@ -54,15 +56,6 @@ class JudgedWindow:
     payload: dict[str, Any]
     gate: GateReport | None
     drifted: tuple[str, ...]
-
-
-def _key(value: Any) -> str:
-    """A class label as the server writes it in `probabilities` (JSON object keys)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _finite(value: Any) -> float | None:
@@ -228,9 +221,10 @@ def _performance(
     """
     from charter.modeling import Predictions
     from charter.monitoring import compare, estimate_binary, estimate_multiclass
+    from charter.serving import probability_key
     from charter.spec.metrics import MetricError, get_metric
 
-    known = {str(c): code for code, c in enumerate(model.classes)}
+    known = {probability_key(c): code for code, c in enumerate(model.classes)}
     rows, codes, invalid = [], [], 0
     for row, prediction_id in enumerate(ids):
         feedback = labels.get(prediction_id)
@@ -243,7 +237,7 @@ def _performance(
             else:
                 invalid += 1
             continue
-        code = known.get(_key(feedback.label))
+        code = known.get(probability_key(feedback.label))
         if code is None:
             invalid += 1
             continue

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from charter.errors import ArtifactIntegrityError, CharterError, NotFoundError
 from charter.server._config import ServerConfig
+from charter.serving import probability_key
 from charter.serving._requests import RecordValidator, compile_validator
 
 if TYPE_CHECKING:
@@ -268,7 +269,7 @@ class ModelHolder:
             validator=validator,
             task=model.task,
             classes=classes,
-            class_keys=tuple(_key(c) for c in classes),
+            class_keys=tuple(probability_key(c) for c in classes),
             candidate=model.candidate,
             loaded_at=time.time(),
         )
@@ -327,14 +328,6 @@ class ModelHolder:
                 raise
             except Exception as exc:
                 logger.warning("The alias could not be checked: %s", exc)
-
-
-def _key(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def time_to_deploy(ledger: Ledger, project: str, now: datetime | None = None) -> float | None:

@@ -40,6 +40,7 @@ from charter.serving._log import (
     SegmentInfo,
     Skipped,
     compact,
+    probability_key,
     record_problem,
 )
 from charter.serving._predictor import (
@@ -108,6 +109,7 @@ __all__ = [
     "compact",
     "compile_predictor",
     "loaded_predictor",
+    "probability_key",
     "record_problem",
     "score_file",
     "score_spark",

@@ -103,6 +103,19 @@ class PredictionLogError(CharterError):
 # --------------------------------------------------------------------------- records
 
 
+def probability_key(label: Any) -> str:
+    """The key a class label has in a logged (and answered) prediction's `probabilities`.
+
+    JSON object keys are text: booleans as JSON spells them, whole floats as integers, the
+    rest as `str`. The server writes them; the monitor reads the log with the same rule.
+    """
+    if isinstance(label, bool):
+        return "true" if label else "false"
+    if isinstance(label, float) and label.is_integer():
+        return str(int(label))
+    return str(label)
+
+
 def record_problem(record: object) -> str | None:
     """Why `record` is not a prediction record, or None when it is one.
 

@@ -191,18 +191,18 @@ def _id_type(frame: DataFrame, id_column: str | None) -> Any:
 
 
 def _label_type(predictor: Predictor) -> Any:
+    """The Spark type of the prediction column: the type `score_file` writes, in Spark terms."""
     from pyspark.sql import types as T
 
-    classes = list(predictor.classes)
-    if predictor.task == "regression":
-        return T.DoubleType()
-    if all(isinstance(label, bool) for label in classes):
-        return T.BooleanType()
-    if all(isinstance(label, int) and not isinstance(label, bool) for label in classes):
-        return T.LongType()
-    if all(isinstance(label, int | float) and not isinstance(label, bool) for label in classes):
-        return T.DoubleType()
-    return T.StringType()
+    from charter.serving._score import _label_type as arrow_label_type
+
+    spark_types = {
+        "double": T.DoubleType(),
+        "bool": T.BooleanType(),
+        "int64": T.LongType(),
+        "string": T.StringType(),
+    }
+    return spark_types[str(arrow_label_type(predictor))]
 
 
 def _spark_schema(predictor: Predictor, key: str, id_type: Any, names: Sequence[str]) -> Any:
