@@ -858,6 +858,9 @@ def _window_kpis(payload: dict[str, Any]) -> str:
 
 
 def _render_retrain(result: dict[str, Any]) -> None:
+    if result["status"] == "not started":
+        out.print(f"· Retrain not started: {' '.join(result['reasons'])}", markup=False)
+        return
     icon = {"promoted": "✓", "refused": "·", "stopped": "✗"}.get(result["status"], "·")
     out.print(
         f"{icon} Retrain {result['status']}: champion v{result['champion']}, challenger "

@@ -118,6 +118,20 @@ def test_shifted_traffic_opens_one_incident_notifies_and_triggers_the_policy(
         assert len(ledger.windows(PROJECT)) == 3
 
 
+def test_a_retrain_the_policy_asks_for_without_labels_is_reported_not_fatal(
+    project: Path, run_charter: CharterRunner
+) -> None:
+    serve(project, _shift(telco_rows(project, 1500, 2000)))  # drift, and no label at all
+    done = run_charter("monitor", cwd=project)
+    assert done.code == 0, done.stderr
+    assert "Retrain triggered by drift" in done.stdout
+    assert "Retrain not started: A retrain needs at least 40 labelled" in done.stdout
+    assert _events(project, "retrain.not_started")
+    with open_ledger(project) as ledger:
+        assert len(ledger.windows(PROJECT)) == 1  # the window stands
+        assert len(ledger.model_versions(PROJECT)) == 1
+
+
 def test_a_passing_window_resolves_the_incident_and_says_so(
     project: Path, run_charter: CharterRunner
 ) -> None:

@@ -366,11 +366,23 @@ def monitor(
             )
         reason = _retrain_reason(loaded, ledger, outcome, clock())
     if reason and allow_retrain:
-        from charter.lifecycle._retrain import retrain
+        from charter.lifecycle._retrain import RetrainError, retrain
 
         outcome.retrain_reason = reason
-        result: RetrainOutcome = retrain(path, log_dir=folder, reporter=reporter, trigger=reason)
-        outcome.retrain = result.as_dict()
+        try:
+            result: RetrainOutcome = retrain(
+                path, log_dir=folder, reporter=reporter, trigger=reason
+            )
+        except RetrainError as error:
+            # The windows and incidents stand; a retrain that cannot start is reported, and
+            # the policy tries again when the next incident opens.
+            outcome.retrain = {"status": "not started", "reasons": [str(error)]}
+            with open_ledger(loaded.base_dir) as ledger:
+                ledger.record_event(
+                    project, "retrain.not_started", f"Retrain ({reason}) not started: {error}"
+                )
+        else:
+            outcome.retrain = result.as_dict()
     elif reason:
         outcome.retrain_reason = reason + " (not run: --no-retrain)"
     return outcome
