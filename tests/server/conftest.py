@@ -122,24 +122,22 @@ def free_port() -> int:
 
 
 @dataclass
-class LiveServer:
-    """An app on uvicorn in a thread, listening on a loopback socket bound before it starts."""
+class ThreadedUvicorn:
+    """An ASGI app on uvicorn in a thread, listening on a loopback socket bound before it starts.
 
-    config: ServerConfig
-    access_log: bool = False
-    app: Any = None
+    The prediction server's and the dashboard's tests both host their app this way.
+    """
+
+    name: str = "the server"
     url: str = ""
     _server: Any = None
     _thread: threading.Thread | None = None
     _errors: list[BaseException] = field(default_factory=list)
 
-    def start(self) -> LiveServer:
-        self.app = create_app(self.config)
+    def start(self, app: Any, **options: Any) -> None:
         sock = free_socket()
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            self.app, log_config=None, access_log=self.access_log, lifespan="on", log_level="debug"
-        )
+        config = uvicorn.Config(app, log_config=None, lifespan="on", **options)
         self._server = uvicorn.Server(config)
 
         def run() -> None:
@@ -156,13 +154,8 @@ class LiveServer:
         while not self._server.started:
             self._thread.join(0.02)
             if not self._thread.is_alive():
-                raise RuntimeError(f"the server did not start: {self._errors}")
-            assert time.monotonic() < deadline, "the server did not start within 60 s"
-        return self
-
-    @property
-    def state(self) -> Any:
-        return self.app.state.charter
+                raise RuntimeError(f"{self.name} did not start: {self._errors}")
+            assert time.monotonic() < deadline, f"{self.name} did not start within 60 s"
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30, **kwargs)
@@ -172,7 +165,36 @@ class LiveServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(60)
-            assert not self._thread.is_alive(), "the server did not stop"
+            assert not self._thread.is_alive(), f"{self.name} did not stop"
+
+
+@dataclass
+class LiveServer:
+    """The prediction server's app on uvicorn in a thread (see `ThreadedUvicorn`)."""
+
+    config: ServerConfig
+    access_log: bool = False
+    app: Any = None
+    host: ThreadedUvicorn = field(default_factory=ThreadedUvicorn)
+
+    def start(self) -> LiveServer:
+        self.app = create_app(self.config)
+        self.host.start(self.app, access_log=self.access_log, log_level="debug")
+        return self
+
+    @property
+    def url(self) -> str:
+        return self.host.url
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.charter
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return self.host.client(**kwargs)
+
+    def stop(self) -> None:
+        self.host.stop()
 
 
 def make_config(project: Path, **changes: Any) -> ServerConfig:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from charter.server import create_dashboard
 from tests.reporting.project_ledger import fill_story, write_project
-from tests.server.conftest import free_socket
+from tests.server.conftest import ThreadedUvicorn
 
 PAGES = {
     "/": "Is the project on track?",
@@ -36,48 +33,25 @@ TOKEN = "read-only-token-for-tests"
 
 @dataclass
 class Dashboard:
-    """A dashboard app on uvicorn in a thread, on a socket bound before it starts."""
+    """A dashboard app on uvicorn in a thread (see `ThreadedUvicorn`)."""
 
     charter: Path
     token: str | None = None
-    url: str = ""
-    _server: Any = None
-    _thread: threading.Thread | None = None
-    _errors: list[BaseException] = field(default_factory=list)
+    host: ThreadedUvicorn = field(default_factory=lambda: ThreadedUvicorn("the dashboard"))
+
+    @property
+    def url(self) -> str:
+        return self.host.url
 
     def start(self) -> Dashboard:
-        app = create_dashboard(self.charter, token=self.token)
-        sock = free_socket()
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-        self._server = uvicorn.Server(config)
-
-        def run() -> None:
-            try:
-                self._server.run(sockets=[sock])
-            except BaseException as error:  # surfaced by start()
-                self._errors.append(error)
-            finally:
-                sock.close()
-
-        self._thread = threading.Thread(target=run, name="dashboard-test", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            self._thread.join(0.02)
-            if not self._thread.is_alive():
-                raise RuntimeError(f"the dashboard did not start: {self._errors}")
-            assert time.monotonic() < deadline, "the dashboard did not start within 30 s"
+        self.host.start(create_dashboard(self.charter, token=self.token), access_log=False)
         return self
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+        return self.host.client(**kwargs)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(30)
+        self.host.stop()
 
 
 DashboardFactory = Callable[..., Dashboard]
