@@ -253,3 +253,22 @@ def test_an_unreachable_ledger_is_a_clean_error(
     assert result.stderr.startswith("error: ")
     assert "s3cret" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "option", "allowed"),
+    [
+        (["serve", "--style", "nope"], "--style", "default, sagemaker, vertex, azure"),
+        (["serve", "--log-mode", "lazy"], "--log-mode", "durable, fast"),
+        (["package", "--out", "x", "--style", "nope"], "--style", "default, sagemaker"),
+        (["incidents", "--status", "closed"], "--status", "open, resolved"),
+        (["metrics", "--task", "ranking"], "--task", "binary_classification"),
+    ],
+)
+def test_an_option_value_outside_its_choices_is_a_usage_error(
+    run_charter: CharterRunner, args: list[str], option: str, allowed: str
+) -> None:
+    result = run_charter(*args)
+    assert result.code == 2
+    text = " ".join(result.stderr.replace("│", " ").split())
+    assert f"Invalid value for {option}: must be one of {allowed}" in text

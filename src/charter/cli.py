@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -55,6 +56,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 def _json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _one_of(value: str | None, allowed: Sequence[str], option: str) -> None:
+    """Refuse an option value outside `allowed` (None means "not given") as a usage error."""
+    if value is not None and value not in allowed:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(allowed)}. Got '{value}' instead.", param_hint=option
+        )
 
 
 def _charter_path(charter: Path | None, positional: Path | None = None) -> Path:
@@ -294,10 +303,7 @@ def metrics(
     """List the KPI metrics a charter can name, with their kind, tasks and direction."""
     from charter.spec import METRICS, TASKS
 
-    if task is not None and task not in TASKS:
-        raise typer.BadParameter(
-            f"must be one of {', '.join(TASKS)}. Got '{task}' instead.", param_hint="--task"
-        )
+    _one_of(task, TASKS, "--task")
     rows = [m for m in METRICS.values() if task is None or task in m.tasks]
     if as_json:
         _json(
@@ -636,19 +642,13 @@ def serve(
     from charter.server import STYLES, ServeOptions
     from charter.server import serve as run_server
 
-    if style not in STYLES:
-        raise typer.BadParameter(
-            f"must be one of {', '.join(STYLES)}. Got '{style}' instead.", param_hint="--style"
-        )
-    if log_mode not in (None, "durable", "fast"):
-        raise typer.BadParameter(
-            f"must be durable or fast. Got '{log_mode}' instead.", param_hint="--log-mode"
-        )
+    _one_of(style, STYLES, "--style")
+    _one_of(log_mode, ("durable", "fast"), "--log-mode")
     options = ServeOptions(
         charter=str(_charter_path(charter)),
         alias=None if version is not None else alias,
         version=version,
-        style=style,
+        style=style,  # type: ignore[arg-type]  # checked above
         host=host,
         port=port,
         workers=workers,
@@ -681,10 +681,7 @@ def package(
     """Write a Dockerfile, an entrypoint and the model bundle for a container image."""
     from charter.server import STYLES, write_package
 
-    if style not in STYLES:
-        raise typer.BadParameter(
-            f"must be one of {', '.join(STYLES)}. Got '{style}' instead.", param_hint="--style"
-        )
+    _one_of(style, STYLES, "--style")
     path = _charter_path(charter)
     files = write_package(
         path.parent, out_dir, style=style, version=version, alias=alias, charter_file=path.name
@@ -921,10 +918,7 @@ def incidents(
 
     from charter import lifecycle
 
-    if status is not None and status not in ("open", "resolved"):
-        raise typer.BadParameter(
-            f"must be 'open' or 'resolved'. Got '{status}' instead.", param_hint="--status"
-        )
+    _one_of(status, ("open", "resolved"), "--status")
     rows = lifecycle.incidents(_charter_path(charter), status=status)
     if as_json:
         _json(rows)
