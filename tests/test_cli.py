@@ -263,6 +263,8 @@ def test_an_unreachable_ledger_is_a_clean_error(
         (["package", "--out", "x", "--style", "nope"], "--style", "default, sagemaker"),
         (["incidents", "--status", "closed"], "--status", "open, resolved"),
         (["metrics", "--task", "ranking"], "--task", "binary_classification"),
+        (["run", "--engine", "dask"], "--engine", "pandas, spark"),
+        (["audit", "--engine", "polars"], "--engine", "pandas, spark"),
     ],
 )
 def test_an_option_value_outside_its_choices_is_a_usage_error(

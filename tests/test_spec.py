@@ -325,6 +325,20 @@ BAD = [
         r"'monitor\.window\.min_predictions' .* must be at most the window's 50 predictions",
     ),
     (
+        "table-without-spark",
+        "source: data.csv",
+        "source: {table: sales.customers}",
+        7,
+        r"'data\.source\.table' .* must be used with engine: spark .* Set engine: spark",
+    ),
+    (
+        "folder-without-spark",
+        "source: data.csv",
+        "source: parts",
+        7,
+        r"'data\.source' .* must be a file that exists .*Got 'parts' instead\.",
+    ),
+    (
         "exclude-target",
         "  protected: [gender]\n",
         "  protected: [gender]\n  exclude: [Churn]\n",
@@ -345,6 +359,43 @@ def test_a_bad_charter_names_the_line_and_the_fault(
     matching = [(ln, msg) for ln, msg in problems if re.search(pattern, msg)]
     assert matching, f"no problem matches {pattern!r}; got {problems}"
     assert matching[0][0] == line, f"expected line {line}, got {matching}"
+
+
+@pytest.mark.parametrize(
+    ("source", "pattern"),
+    [
+        (
+            "{query: select 1, url_env: DB_URL}",
+            r"'data\.source\.query' .* must be left out with engine: spark, .*Got a SQL query "
+            r"instead\. Name the table in data\.source\.table",
+        ),
+        (
+            "{path: data.csv, table: sales.customers}",
+            r"'data\.source' .* must be one of a file path, a SQL query or a Spark table\. Got "
+            r"path and table together instead\.",
+        ),
+    ],
+)
+def test_a_spark_source_names_a_file_or_a_table(
+    project_dir: Path, source: str, pattern: str
+) -> None:
+    text = BASE.replace("source: data.csv", f"source: {source}", 1) + "engine: spark\n"
+    problems = _problems(text, project_dir)
+    matching = [(line, msg) for line, msg in problems if re.search(pattern, msg)]
+    assert matching, f"no problem matches {pattern!r}; got {problems}"
+    assert matching[0][0] == 7
+
+
+def test_a_parquet_folder_is_a_source_with_spark(project_dir: Path) -> None:
+    (project_dir / "parts").mkdir()
+    (project_dir / "parts" / "part-0.parquet").write_bytes(b"PAR1")
+    text = BASE.replace("source: data.csv", "source: parts", 1) + "engine: {name: spark}\n"
+    assert not [msg for _, msg in _problems(text, project_dir) if "data.source" in msg]
+    missing = BASE.replace("source: data.csv", "source: gone", 1) + "engine: spark\n"
+    assert any(
+        "must be a file or a Parquet folder that exists" in msg
+        for _, msg in _problems(missing, project_dir)
+    )
 
 
 def test_every_error_is_reported_at_once(project_dir: Path) -> None:

@@ -381,13 +381,16 @@ class _RichReporter:
             self.progress.stop_task(task)
 
 
-def _run_stages(charter: Path | None, stages: tuple[str, ...], as_json: bool) -> None:
+def _run_stages(
+    charter: Path | None, stages: tuple[str, ...], as_json: bool, engine: str | None = None
+) -> None:
     from charter import lifecycle
 
+    _one_of(engine, ("pandas", "spark"), "--engine")
     path = _charter_path(charter)
     reporter = _RichReporter()
     with reporter.progress:
-        outcome = lifecycle.run(path, stages=stages, reporter=reporter)
+        outcome = lifecycle.run(path, stages=stages, reporter=reporter, engine=engine)
     if as_json:
         _json(outcome.as_dict())
     else:
@@ -446,20 +449,38 @@ _RUN_EPILOG = (
     "**Examples**\n\n"
     "    charter run\n\n"
     "    charter run --charter examples/telco-churn --json\n\n"
+    "    charter run --engine spark\n\n"
     "Exit code 1 when a gate fails or a blocking finding stops the run."
 )
 
+AuditEngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine",
+        help="Where the audit reads, checks and profiles the data: pandas or spark (training "
+        "stays on this machine). [default: the charter's engine]",
+        show_default=False,
+    ),
+]
+
 
 @app.command(epilog=_RUN_EPILOG)
-def run(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
+def run(
+    charter: CharterOpt = None, as_json: JsonOpt = False, engine: AuditEngineOpt = None
+) -> None:
     """Run the project: audit the data, train, validate against the KPIs, register the model."""
-    _run_stages(charter, ("audit", "train", "validate", "register"), as_json)
+    _run_stages(charter, ("audit", "train", "validate", "register"), as_json, engine)
 
 
-@app.command(epilog="**Examples**\n\n    charter audit\n\n    charter audit --json")
-def audit(charter: CharterOpt = None, as_json: JsonOpt = False) -> None:
+@app.command(
+    epilog="**Examples**\n\n    charter audit\n\n    charter audit --json\n\n"
+    "    charter audit --engine spark"
+)
+def audit(
+    charter: CharterOpt = None, as_json: JsonOpt = False, engine: AuditEngineOpt = None
+) -> None:
     """Read the data once, check its contract, audit quality and bias, split it."""
-    _run_stages(charter, ("audit",), as_json)
+    _run_stages(charter, ("audit",), as_json, engine)
 
 
 @app.command(epilog="**Examples**\n\n    charter train\n\n    charter train --json")

@@ -127,3 +127,28 @@ def test_report_names_an_unknown_run_clearly(
     result = run_charter("report", "zzzz", cwd=folder)
     assert result.code == 1
     assert "Got 'zzzz', which matches no run" in result.stderr
+
+
+def test_a_run_on_spark_audits_there_and_trains_on_a_recorded_sample(
+    small_telco: ProjectFactory, run_charter: CharterRunner
+) -> None:
+    spark = '\nengine: {name: spark, master: "local[2]", sample_rows: 900}\n'
+    folder = small_telco(rows=1200, edit=lambda text: text + spark)
+    result = run_charter("run", "--json", cwd=folder)
+    outcome = json.loads(result.stdout)
+    assert outcome["status"] == "succeeded", result.stderr
+    audit = outcome["stages"][0]
+    assert audit["summary"].startswith("a sample of 900 of 1200 rows (audited on spark)")
+    with open_ledger(folder) as ledger:
+        version = ledger.get_model_version("telco-churn", 1)
+        sampling = version.lineage["data_sampling"]
+        assert sampling["engine"] == "spark"
+        assert sampling["sampled"] is True
+        assert (sampling["rows"], sampling["kept"]) == (1200, 900)
+        report = ledger.evidence("telco-churn", kind="audit", limit=1)[0].payload
+    assert report["rows"] == 1200  # the audit saw every row; training saw the sample
+    assert report["engine"] == "spark"
+    assert report["split"]["train_rows"] + report["split"]["test_rows"] == 900
+    # The command line's engine wins over the charter's: the same project audited on pandas.
+    again = json.loads(run_charter("audit", "--engine", "pandas", "--json", cwd=folder).stdout)
+    assert again["stages"][0]["summary"].startswith("1200 rows, ")

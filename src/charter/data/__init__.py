@@ -6,7 +6,9 @@ as read), checks it against the contract with pandera (`check_contract`, every v
 reported; `quarantine` sets bad rows aside; `check_contract_spark` checks a Spark table by the
 same rules, as aggregates), audits quality, leakage and bias through the
 frame engine (`audit`), and cuts the holdout (`split`, `overlap_findings`). Every result
-has `to_dict()` for the ledger and the report.
+has `to_dict()` for the ledger and the report. With a `SparkEngine`, `prepare` reads the
+source into Spark (`read_source_spark`: CSV, Parquet file or folder, catalog table), checks
+and audits it there, and brings only the training set (whole or sampled) to this process.
 
 `read_table` reads a file for `charter init`; `infer_charter` turns a file and a target
 column into a charter as plain data; `render_charter` writes that charter as commented YAML.
@@ -31,6 +33,7 @@ from charter.data._prepare import Prepared, prepare
 from charter.data._read import read_table
 from charter.data._render import render_charter
 from charter.data._source import SourceFrame, read_source
+from charter.data._source_spark import SparkSourceFrame, read_source_spark
 from charter.data._split import Split, overlap_findings, split
 
 __all__ = [
@@ -46,6 +49,7 @@ __all__ = [
     "Quarantined",
     "SourceFrame",
     "SparkContractResult",
+    "SparkSourceFrame",
     "Split",
     "Violation",
     "audit",
@@ -57,6 +61,7 @@ __all__ = [
     "prepare",
     "quarantine",
     "read_source",
+    "read_source_spark",
     "read_table",
     "render_charter",
     "scoring_filter",

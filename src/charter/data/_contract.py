@@ -136,6 +136,10 @@ class ViolationSummary:
         """Failed checks counted per row (a column-level fault counts once)."""
         return sum(1 if v.column_level else v.count for v in self.violations)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON data (each kind of result gives the same shape)."""
+        raise NotImplementedError
+
     def headline(self) -> str:
         """One line: '12 contract violations in data/x.csv: TotalCharges (type: 11 rows, ...'."""
         if self.ok:
@@ -193,7 +197,7 @@ class ContractResult(ViolationSummary):
 class ContractViolation(DataError):
     """The data broke its contract; `result` holds every violation and the typed frame."""
 
-    def __init__(self, result: ContractResult, note: str = "") -> None:
+    def __init__(self, result: ViolationSummary, note: str = "") -> None:
         self.result = result
         super().__init__(result.headline() + note)
 

@@ -45,6 +45,12 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 _ID = "__charter_id"
+#: The 1-based row number of `passing` and `failing` rows, in the table's order.
+ROW_NUMBER = "__charter_row"
+#: The checks a `failing` row broke, as "column:check; ...".
+CHECKS = "__charter_checks"
+#: monotonically_increasing_id() holds the partition id above bit 33, the position below.
+_POSITION_BITS = 33
 _EXACT_INT = float(2**53)
 
 
@@ -54,6 +60,10 @@ class SparkContractResult(ViolationSummary):
 
     `typed` holds the contract columns converted (numbers and booleans as double, text as
     string, dates as timestamp; unreadable values null) and the other columns as they were.
+    `passing` is `typed` without the rows that broke a row-level check, with their row
+    number in `ROW_NUMBER`; `failing` holds those rows as read, with their row number
+    (`ROW_NUMBER`) and the checks they broke ("column:check; ...", in `CHECKS`). Both are
+    plans: nothing runs until they are read.
     """
 
     typed: DataFrame
@@ -63,6 +73,8 @@ class SparkContractResult(ViolationSummary):
     bad_rows: int
     source: str = "the data"
     extra_columns: tuple[str, ...] = ()
+    passing: DataFrame | None = None
+    failing: DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON data, in `ContractResult.to_dict`'s shape."""
@@ -140,16 +152,45 @@ def check_contract_spark(
         )
     order = {name: i for i, name in enumerate([*names, *contract])}
     violations.sort(key=lambda v: (order.get(v.column, len(order)), _CHECK_ORDER[v.check]))
-    typed = staged.select(*[F.col(f"__t{i}").alias(name) for i, name in enumerate(names)])
+    typed_columns = [F.col(f"__t{i}").alias(name) for i, name in enumerate(names)]
+    typed = staged.select(*typed_columns)
+    failed = _any_failed(conditions, empty)
+    row_number = _row_number(F.col(_ID), offsets).alias(ROW_NUMBER)
+    broken = F.concat_ws(
+        "; ",
+        *[
+            F.when(condition, F.lit(f"{column}:{check}"))
+            for (column, check), condition in conditions.items()
+            if column not in empty
+        ],
+    )
     return SparkContractResult(
         typed=typed,
         violations=tuple(violations),
         rows=rows,
         columns=len(names),
-        bad_rows=_bad_rows(staged, conditions, empty),
+        bad_rows=_bad_rows(staged, failed),
         source=source,
         extra_columns=tuple(n for n in names if n not in contract) if contract else (),
+        passing=staged.where(~failed).select(row_number, *typed_columns),
+        failing=staged.where(failed).select(
+            row_number, *[_column(name) for name in names], broken.alias(CHECKS)
+        ),
     )
+
+
+def _row_number(identifier: Any, offsets: dict[int, int]) -> Any:
+    """`row_number_of` as a Spark expression: the partition's offset plus the position."""
+    from pyspark.sql import functions as F
+
+    partition = F.shiftright(identifier, _POSITION_BITS).cast("int")
+    position = identifier.bitwiseAND(F.lit((1 << _POSITION_BITS) - 1))
+    if not offsets:
+        return position + 1
+    starts = F.create_map(
+        *[item for key, value in offsets.items() for item in (F.lit(key), F.lit(value))]
+    )
+    return F.coalesce(starts[partition], F.lit(0)).cast("long") + position + 1
 
 
 def _column(name: str) -> Any:
@@ -294,14 +335,21 @@ def _examples(
     )
 
 
-def _bad_rows(staged: DataFrame, conditions: dict[tuple[str, str], Any], empty: set[str]) -> int:
+def _any_failed(conditions: dict[tuple[str, str], Any], empty: set[str]) -> Any:
+    """True for a row that breaks any row-level check (of a column that holds values)."""
     from pyspark.sql import functions as F
 
     kept = [c for (column, _), c in conditions.items() if column not in empty]
     if not kept:
-        return 0
-    any_failed = kept[0]
+        return F.lit(False)
+    any_failed = F.coalesce(kept[0], F.lit(False))
     for condition in kept[1:]:
-        any_failed = any_failed | condition
-    row = staged.agg(F.sum(F.when(any_failed, 1).otherwise(0)).alias("bad")).first()
+        any_failed = any_failed | F.coalesce(condition, F.lit(False))
+    return any_failed
+
+
+def _bad_rows(staged: DataFrame, failed: Any) -> int:
+    from pyspark.sql import functions as F
+
+    row = staged.agg(F.sum(F.when(failed, 1).otherwise(0)).alias("bad")).first()
     return int(row["bad"] or 0) if row is not None else 0

@@ -13,7 +13,7 @@ import pandas as pd
 
 from charter.spec.schema import Charter
 
-SourceFormat = Literal["csv", "parquet", "sql"]
+SourceFormat = Literal["csv", "parquet", "sql", "table"]
 _BLOCK = 1 << 20
 
 
@@ -37,7 +37,7 @@ class Fingerprint:
         """The fingerprint as JSON data.
 
         Shape: {"content_sha256": str, "schema_sha256": str, "rows": int, "columns": int,
-        "format": "csv"|"parquet"|"sql", "schema": [[column, type], ...]}.
+        "format": "csv"|"parquet"|"sql"|"table", "schema": [[column, type], ...]}.
         """
         return {
             "content_sha256": self.content_sha256,

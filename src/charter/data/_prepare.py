@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,13 @@ from charter.data._contract import (
     check_contract,
     quarantine,
 )
+from charter.data._contract_spark import SparkContractResult
 from charter.data._findings import Finding, plural, show
 from charter.data._fingerprint import Fingerprint
 from charter.data._source import SourceFrame, read_source
+from charter.data._source_spark import SparkSourceFrame
 from charter.data._split import Split, overlap_findings, split
-from charter.engines import Engine, PandasEngine
+from charter.engines import Engine, PandasEngine, SparkEngine
 from charter.errors import DataError
 from charter.spec import LoadedCharter
 from charter.spec.schema import Charter
@@ -37,14 +39,17 @@ class Prepared:
     `report` is the audit (with the overlap, quarantine and dropped-target findings, the
     fingerprint, the contract violations and the split summary folded in); `contract` the
     contract check of every row read; `quarantined` the rows set aside under the
-    `quarantine` policy (None when nothing was).
+    `quarantine` policy (None when nothing was). On Spark, `source` and `contract` describe
+    the table on the cluster and `lineage` how the training set reached the driver (whole,
+    or a seeded sample).
     """
 
-    source: SourceFrame
-    contract: ContractResult
+    source: SourceFrame | SparkSourceFrame
+    contract: ContractResult | SparkContractResult
     report: AuditReport
     split: Split
     quarantined: Quarantined | None = None
+    lineage: dict[str, Any] | None = None
 
     @property
     def train(self) -> pd.DataFrame:
@@ -67,7 +72,8 @@ class Prepared:
 
         Shape: {"source": SourceFrame.to_dict(), "fingerprint": Fingerprint.to_dict(),
         "contract": ContractResult.to_dict(), "audit": AuditReport.to_dict(),
-        "split": Split.to_dict(), "quarantine": Quarantined.to_dict() | None}.
+        "split": Split.to_dict(), "quarantine": Quarantined.to_dict() | None,
+        "lineage": {...} | None (Spark: how the training set reached the driver)}.
         """
         return {
             "source": self.source.to_dict(),
@@ -76,6 +82,7 @@ class Prepared:
             "audit": self.report.to_dict(),
             "split": self.split.to_dict(),
             "quarantine": None if self.quarantined is None else self.quarantined.to_dict(),
+            "lineage": self.lineage,
         }
 
 
@@ -85,6 +92,7 @@ def prepare(
     quarantine_dir: Path | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
+    sample_rows: int | None = None,
 ) -> Prepared:
     """Read the charter's data once, check its contract, audit it and split it.
 
@@ -95,8 +103,22 @@ def prepare(
     a `missing` finding. Raises DataError when the target holds a single class (or, for
     regression, a single value), or no value at all. Blocking findings are not raised
     here: the caller reads `report.blocking(charter.data.audit)`.
+
+    With a `SparkEngine`, the source is read, checked and audited on Spark and only the
+    training set (whole, or `sample_rows` of it) comes to this process (`prepare_spark`).
     """
     notify: Progress = progress or _silent
+    if isinstance(engine, SparkEngine):
+        from charter.data._prepare_spark import prepare_spark
+
+        return prepare_spark(
+            loaded,
+            engine,
+            quarantine_dir=quarantine_dir,
+            progress=notify,
+            sample_rows=sample_rows,
+            seed=loaded.charter.data.split.seed,
+        )
     charter = loaded.charter
     notify("Reading the data", 0.0)
     source = read_source(loaded)
@@ -127,20 +149,10 @@ def prepare(
                 },
             )
         )
-    extra.extend(
-        Finding(
-            "contract_violation",
-            "info",
-            name,
-            f"{name} is in the data but not in the contract: it is kept as an unchecked "
-            "feature; add it to data.contract (or data.exclude).",
-            {"check": "declared"},
-        )
-        for name in result.extra_columns
-    )
+    extra.extend(extra_column_findings(result.extra_columns))
     frame, dropped = _drop_missing_target(frame, charter, source.source)
     extra.extend(dropped)
-    _check_target(frame, charter, source.source)
+    check_target(frame, charter, source.source)
 
     report = audit(
         frame,
@@ -164,6 +176,21 @@ def prepare(
 
 def _silent(message: str, fraction: float) -> None:
     del message, fraction
+
+
+def extra_column_findings(names: Sequence[str]) -> list[Finding]:
+    """An info finding for each column of the data that the contract does not declare."""
+    return [
+        Finding(
+            "contract_violation",
+            "info",
+            name,
+            f"{name} is in the data but not in the contract: it is kept as an unchecked "
+            "feature; add it to data.contract (or data.exclude).",
+            {"check": "declared"},
+        )
+        for name in names
+    ]
 
 
 def _drop_missing_target(
@@ -190,7 +217,8 @@ def _drop_missing_target(
     return frame.loc[~missing], [finding]
 
 
-def _check_target(frame: pd.DataFrame, charter: Charter, where: str) -> None:
+def check_target(frame: pd.DataFrame, charter: Charter, where: str) -> None:
+    """DataError when the target holds fewer than two values, or (binary) not two classes."""
     target = charter.objective.target
     values = frame[target]
     distinct = list(dict.fromkeys(values.tolist()))

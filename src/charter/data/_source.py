@@ -73,6 +73,11 @@ def read_source(loaded: LoadedCharter) -> SourceFrame:
         frame, where, content = _read_sql(source), describe_sql(source), None
         fmt: SourceFormat = "sql"
     else:
+        if source.table:
+            raise DataError(
+                f"The table '{source.table}' of data.source.table is read by the Spark engine. "
+                "Got the pandas engine instead: set engine: spark, or run with --engine spark."
+            )
         if not source.path:
             raise DataError(
                 "The 'data.source' of the charter must name a file (path) or a SQL query. "

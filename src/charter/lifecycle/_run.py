@@ -117,7 +117,10 @@ class _Context:
     reporter: Reporter
     revision_id: int
     code_version: str | None
+    engine: str | None = None
     fingerprint: dict[str, Any] | None = None
+    # How the training set reached this process from Spark (whole or sampled); None on pandas.
+    data_lineage: dict[str, Any] | None = None
     train: pd.DataFrame | None = None
     test: pd.DataFrame | None = None
     split_artifacts: tuple[int, int] | None = None
@@ -218,16 +221,21 @@ def _finish(ctx: _Context, handle: StageHandle, stage: str, summary: str) -> Non
 
 def _audit(ctx: _Context) -> None:
     from charter.data import ContractViolation, prepare
+    from charter.lifecycle._engine import choose_engine
 
     charter = ctx.loaded.charter
     stopped: str | None = None
     prepared: Prepared | None = None
     with ctx.ledger.stage(ctx.run_id, "audit") as handle:
+        # Started inside the stage: a Spark that cannot start fails the stage, recorded.
+        engine = choose_engine(charter, ctx.engine)
         try:
             prepared = prepare(
                 ctx.loaded,
                 quarantine_dir=ctx.charter_dir / "quarantine" / ctx.run_id,
                 progress=ctx.progress("audit"),
+                engine=engine,
+                sample_rows=charter.engine.sample_rows,
             )
         except ContractViolation as violation:
             handle.add_evidence("contract", violation.result.to_dict())
@@ -247,18 +255,23 @@ def _audit(ctx: _Context) -> None:
             else:
                 # The split is kept only when the audit passes: no half results.
                 _keep_split(ctx, handle, prepared)
-    summary = (
-        ""
-        if prepared is None
-        else (
-            f"{len(prepared.train) + len(prepared.test)} rows, "
-            f"{len(prepared.report.findings)} findings, split {len(prepared.train)}/"
-            f"{len(prepared.test)}"
-        )
-    )
+    summary = "" if prepared is None else _audit_summary(prepared)
     _finish(ctx, handle, "audit", summary)
     if stopped:
         raise StageStopped("audit", stopped)
+
+
+def _audit_summary(prepared: Prepared) -> str:
+    kept = len(prepared.train) + len(prepared.test)
+    rows = f"{kept} rows"
+    lineage = prepared.lineage
+    if lineage is not None:
+        sampled = f"a sample of {kept} of {lineage['rows']} rows" if lineage["sampled"] else rows
+        rows = f"{sampled} (audited on {lineage['engine']})"
+    return (
+        f"{rows}, {len(prepared.report.findings)} findings, split {len(prepared.train)}/"
+        f"{len(prepared.test)}"
+    )
 
 
 def _keep_split(ctx: _Context, handle: StageHandle, prepared: Prepared) -> None:
@@ -270,6 +283,7 @@ def _keep_split(ctx: _Context, handle: StageHandle, prepared: Prepared) -> None:
     )
     ctx.train, ctx.test = prepared.train, prepared.test
     ctx.split_artifacts = (train_art.id, test_art.id)
+    ctx.data_lineage = prepared.lineage
     handle.add_evidence(
         "split",
         {
@@ -279,6 +293,7 @@ def _keep_split(ctx: _Context, handle: StageHandle, prepared: Prepared) -> None:
             "test_rows": len(prepared.test),
             "method": ctx.loaded.charter.data.split.method,
             "fingerprint": ctx.fingerprint,
+            "lineage": prepared.lineage,
         },
     )
 
@@ -290,6 +305,7 @@ def _load_split(ctx: _Context) -> None:
     ctx.train = _frame_from(ctx.ledger.load_artifact(int(split["train_artifact"])))
     ctx.test = _frame_from(ctx.ledger.load_artifact(int(split["test_artifact"])))
     ctx.fingerprint = split.get("fingerprint")
+    ctx.data_lineage = split.get("lineage")
     ctx.split_artifacts = (int(split["train_artifact"]), int(split["test_artifact"]))
 
 
@@ -439,6 +455,7 @@ def _register(ctx: _Context) -> None:
         "charter_sha256": ctx.loaded.sha256,
         "charter_revision": ctx.revision_id,
         "data_fingerprint": ctx.fingerprint,
+        "data_sampling": ctx.data_lineage,
         "code_version": ctx.code_version,
         "charter_version": __version__,
         "python": platform.python_version(),
@@ -509,15 +526,24 @@ def run(
     stages: Sequence[str] = RUN_STAGES,
     reporter: Reporter | None = None,
     write_report: bool = True,
+    engine: str | None = None,
 ) -> RunOutcome:
-    """Run `stages` of the charter at `path` (all of them by default); see the module doc."""
+    """Run `stages` of the charter at `path` (all of them by default); see the module doc.
+
+    `engine` ("pandas" or "spark") overrides the charter's `engine` for the audit stage.
+    """
     unknown = [s for s in stages if s not in _STAGES]
     if unknown:
         raise CharterError(f"Unknown stage(s) {unknown}; the stages are {list(_STAGES)}.")
     loaded = load_charter(path)
     command = "run" if list(stages) == list(RUN_STAGES) else " ".join(stages)
     return run_loaded(
-        loaded, stages=stages, reporter=reporter, write_report=write_report, command=command
+        loaded,
+        stages=stages,
+        reporter=reporter,
+        write_report=write_report,
+        command=command,
+        engine=engine,
     )
 
 
@@ -528,6 +554,7 @@ def run_loaded(
     reporter: Reporter | None = None,
     write_report: bool = True,
     command: str = "run",
+    engine: str | None = None,
 ) -> RunOutcome:
     """Run `stages` of an already loaded charter (a retrain passes one whose data differs)."""
     from charter.ledger import open_ledger
@@ -537,7 +564,9 @@ def run_loaded(
         revision = ledger.record_revision(project, str(loaded.path), loaded.text)
         version = code_version(loaded.base_dir)
         record = ledger.start_run(project, command, revision_id=revision.id, code_version=version)
-        ctx = _Context(loaded, ledger, record.id, reporter or NullReporter(), revision.id, version)
+        ctx = _Context(
+            loaded, ledger, record.id, reporter or NullReporter(), revision.id, version, engine
+        )
         status, stopped_by = "succeeded", None
         try:
             for stage in stages:

@@ -113,13 +113,21 @@ class _Checker:
         source = {"path": source} if isinstance(source, str) else _map(source)
         path_ = source.get("path")
         has_query = bool(source.get("query"))
-        if path_ and has_query:
+        table = source.get("table")
+        engine = self.raw.get("engine")
+        on_spark = (engine if isinstance(engine, str) else _map(engine).get("name")) == "spark"
+        given = [
+            name
+            for name, there in (("path", path_), ("query", has_query), ("table", table))
+            if there
+        ]
+        if len(given) > 1:
             self.fail(
                 ("data", "source"),
-                f"The 'data.source' of {self.located.name} must be a "
-                "file path or a SQL query, not both.",
+                f"The 'data.source' of {self.located.name} must be one of a file path, a SQL "
+                f"query or a Spark table. Got {' and '.join(given)} together instead.",
             )
-        elif not path_ and not has_query and "source" in data:
+        elif not given and "source" in data:
             self.fail(
                 ("data", "source"),
                 f"The 'data.source' of {self.located.name} must name a "
@@ -131,17 +139,36 @@ class _Checker:
                 "given a connection 'url' or 'url_env' with its query",
                 "a query alone",
             )
+        if table and not on_spark:
+            self.must(
+                ("data", "source", "table"),
+                "used with engine: spark (a table of Spark's catalog)",
+                table,
+                " Set engine: spark, or name a file with data.source.path.",
+            )
+        if has_query and on_spark:
+            self.fail(
+                ("data", "source", "query"),
+                f"The 'data.source.query' of {self.located.name} must be left out with engine: "
+                "spark, which reads a file or a table of its catalog. Got a SQL query instead. "
+                "Name the table in data.source.table (Spark reads it through its own catalog "
+                "or JDBC settings), or use engine: pandas.",
+            )
         if isinstance(path_, str) and path_ and self.base_dir is not None:
             where = (
                 ("data", "source")
                 if isinstance(data.get("source"), str)
                 else ("data", "source", "path")
             )
-            if "://" not in path_ and not (self.base_dir / path_).is_file():
-                self.must(where, "a file that exists (relative to the charter's folder)", path_)
+            found = self.base_dir / path_
+            folder = on_spark and found.is_dir()
+            if "://" not in path_ and not (found.is_file() or folder):
+                what = "a file or a Parquet folder" if on_spark else "a file"
+                self.must(where, f"{what} that exists (relative to the charter's folder)", path_)
             suffix = Path(path_).suffix.lower()
             if (
                 "://" not in path_
+                and not folder
                 and suffix not in (".csv", ".tsv", ".txt", ".parquet", ".pq")
                 and not source.get("format")
             ):

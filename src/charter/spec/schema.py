@@ -97,7 +97,9 @@ class Objective(_Section):
 
 
 class Source(_Section):
-    """A CSV or Parquet path (relative to the charter), or a SQL query and a connection URL."""
+    """A CSV or Parquet path (relative to the charter), a SQL query and a connection URL, or
+    (with `engine: spark`) a table of Spark's catalog. With Spark, `path` may also name a
+    folder of Parquet files."""
 
     path: str | None = None
     format: Literal["csv", "parquet"] | None = None
@@ -107,6 +109,11 @@ class Source(_Section):
     url: str | None = None
     url_env: EnvName | None = Field(
         default=None, description="Environment variable holding the connection URL."
+    )
+    table: str | None = Field(
+        default=None,
+        min_length=1,
+        description="A table of Spark's catalog, such as sales.customers (engine: spark).",
     )
 
 
