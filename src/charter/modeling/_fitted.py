@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from charter.framing import unframe
 from charter.modeling._errors import ModelFormatError, ModelingError, TrainingError
 from charter.modeling._features import (
     FeatureKind,
@@ -280,7 +281,7 @@ class FittedModel:
     @classmethod
     def from_bytes(cls, data: bytes) -> FittedModel:
         """A model from `to_bytes` output; ModelFormatError for other bytes or format versions."""
-        header = read_header(data)
+        header, payload = unframe(data, MAGIC, what="a charter model", error=ModelFormatError)
         version = header.get("format")
         if version != MODEL_FORMAT_VERSION:
             raise ModelFormatError(
@@ -288,9 +289,8 @@ class FittedModel:
                 f"charter reads. Got {version!r} instead; retrain the model or load it with the "
                 "charter that saved it."
             )
-        start = len(MAGIC) + data[len(MAGIC) :].index(b"\n") + 1
         try:
-            model = pickle.loads(data[start:])
+            model = pickle.loads(payload)
         except Exception as exc:
             raise ModelFormatError(
                 f"The model's bytes must unpickle. Got {type(exc).__name__}: {exc} instead."
@@ -304,20 +304,4 @@ class FittedModel:
 
 def read_header(data: bytes) -> dict[str, Any]:
     """The JSON header of a model's bytes; ModelFormatError when they are not a charter model."""
-    if not isinstance(data, bytes | bytearray) or not bytes(data).startswith(MAGIC):
-        start = bytes(data[:16]) if isinstance(data, bytes | bytearray) else data
-        raise ModelFormatError(
-            f"The bytes must be a charter model, starting with {MAGIC!r}. Got {start!r} instead."
-        )
-    rest = bytes(data[len(MAGIC) :])
-    end = rest.find(b"\n")
-    try:
-        header = json.loads(rest[:end].decode("utf-8")) if end >= 0 else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        header = None
-    if not isinstance(header, dict):
-        raise ModelFormatError(
-            "The header line of a charter model must be a JSON object. Got unreadable bytes "
-            "instead."
-        )
-    return header
+    return unframe(data, MAGIC, what="a charter model", error=ModelFormatError)[0]

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from charter.errors import CharterError
+from charter.framing import unframe
 from charter.serving._fastpath import (
     PARALLEL_ROWS,
     BoosterKernel,
@@ -551,23 +552,7 @@ class Predictor:
 
 
 def _read(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
-    if not isinstance(data, bytes | bytearray) or not bytes(data).startswith(MAGIC):
-        start = bytes(data[:20]) if isinstance(data, bytes | bytearray) else type(data).__name__
-        raise PredictorFormatError(
-            f"The bytes must be a charter predictor, starting with {MAGIC!r}. "
-            f"Got {start!r} instead."
-        )
-    rest = bytes(data[len(MAGIC) :])
-    end = rest.find(b"\n")
-    try:
-        header = json.loads(rest[:end].decode("utf-8")) if end >= 0 else None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        header = None
-    if not isinstance(header, dict):
-        raise PredictorFormatError(
-            "The header line of a charter predictor must be a JSON object. Got unreadable "
-            "bytes instead."
-        )
+    header, rest = unframe(data, MAGIC, what="a charter predictor", error=PredictorFormatError)
     version = header.get("format")
     if version != PREDICTOR_FORMAT_VERSION:
         raise PredictorFormatError(
@@ -575,7 +560,7 @@ def _read(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
             f"charter reads. Got {version!r} instead; compile the predictor again."
         )
     sections: dict[str, bytes] = {}
-    offset = end + 1
+    offset = 0
     for name, size in header.get("sections", []):
         sections[str(name)] = rest[offset : offset + int(size)]
         offset += int(size)
