@@ -558,6 +558,176 @@ def report(
         out.print(f"Report: {path}", markup=False)
 
 
+_DRIFT_EPILOG = (
+    "**Examples**\n\n"
+    "    charter drift --in new_customers.csv\n\n"
+    "    charter drift --in events/ --engine spark --ci   # a folder of Parquet parts\n\n"
+    "    charter drift --table sales.customers --engine spark --json\n\n"
+    "    charter drift                    # what the champion served (.charter/serving)\n\n"
+    "    charter drift --log-dir logs/serving --version 3\n\n"
+    "Exit code 1 with --ci when a feature or the prediction drifted; 2 when the drift "
+    "cannot be measured (a missing or empty source, an unknown version, a bad option)."
+)
+#: `charter drift`'s exit code when nothing could be measured (1 means drift under --ci).
+_EXIT_UNMEASURED = 2
+
+
+@app.command(epilog=_DRIFT_EPILOG)
+def drift(
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--in",
+            help="A CSV or Parquet file, or a folder of Parquet parts.",
+            show_default=False,
+        ),
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            help="A table of Spark's catalog (with the spark engine).", show_default=False
+        ),
+    ] = None,
+    log_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-dir",
+            help="A prediction log folder. [default without --in or --table: .charter/serving "
+            "beside the charter]",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        str, typer.Option(help="The model version: a number or an alias.")
+    ] = "champion",
+    engine: Annotated[
+        str | None,
+        typer.Option(help="pandas or spark. [default: the charter's]", show_default=False),
+    ] = None,
+    ci: Annotated[
+        bool, typer.Option("--ci", help="Exit 1 when any feature or the prediction drifted.")
+    ] = False,
+    charter: CharterOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drift of a data batch or of served predictions against a model version's reference."""
+    from charter import lifecycle
+
+    _one_of(engine, ("pandas", "spark"), "--engine")
+    given = [
+        option
+        for option, value in (("--in", source), ("--table", table), ("--log-dir", log_dir))
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise typer.BadParameter(
+            f"give one of --in, --table and --log-dir. Got {' and '.join(given)} instead.",
+            param_hint=given[-1],
+        )
+    try:
+        outcome = lifecycle.drift(
+            _charter_path(charter),
+            source=source,
+            table=table,
+            log_dir=log_dir,
+            version=version,
+            engine=engine,
+        )
+    except SpecError as exc:
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        raise typer.Exit(_EXIT_UNMEASURED) from None
+    except CharterError as exc:
+        # Exit 1 means "drifted" under --ci: a drift that cannot be measured must differ.
+        err.print("error: " + str(exc), markup=False)
+        raise typer.Exit(_EXIT_UNMEASURED) from None
+    if as_json:
+        _json(outcome.as_dict())
+    else:
+        _render_drift(outcome)
+    if ci and outcome.drifted:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _render_drift(outcome: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    source = outcome.source
+    where = {"log": "the prediction log at ", "table": "table "}.get(source["kind"], "")
+    where += str(source.get("path") or source.get("name"))
+    phrases = {
+        "contract": "{} breaking the contract",
+        "failed requests": "{} failed request(s)",
+        "other versions": "{} of other versions",
+    }
+    left = [phrases.get(why, "{} " + why).format(n) for why, n in outcome.left_out.items() if n]
+    out.print(
+        f"Drift of {where} against version {outcome.version}, on {outcome.engine['name']}: "
+        f"{outcome.rows} rows counted" + (f"; left out: {', '.join(left)}" if left else "") + ".",
+        markup=False,
+    )
+    drift = outcome.report.to_json()
+    table = Table(title="Against the reference statistics", title_justify="left")
+    for column in ("feature", "kind", "PSI", "KS (p)", "Wass.", "JS", "unseen", "missing"):
+        table.add_column(column, overflow="fold", no_wrap=column != "feature")
+    table.add_column("verdict", overflow="fold")
+    entries = list(drift["features"].items())
+    if drift["prediction"] is not None:
+        entries.append(("(prediction)", drift["prediction"]))
+    for name, feature in entries:
+        ks = feature["ks"]
+        missing = f"{feature['missing_rate']:.1%} ({feature['reference_missing_rate']:.1%})"
+        verdict = "✗ DRIFT" if feature["drifted"] else ("· absent" if feature["absent"] else "✓")
+        if feature["reasons"]:
+            verdict += ": " + "; ".join(feature["reasons"])
+        table.add_row(
+            *(
+                Text(cell)
+                for cell in (
+                    name,
+                    feature["kind"][:3],
+                    f"{feature['psi']:.3f}",
+                    "-" if ks is None else f"{ks:.3f} ({feature['ks_pvalue']:.2g})",
+                    _stat(feature["wasserstein"]),
+                    _stat(feature["js"]),
+                    "-" if feature["unseen_share"] is None else f"{feature['unseen_share']:.1%}",
+                    missing,
+                    verdict,
+                )
+            ),
+            style="bold" if feature["drifted"] else None,
+        )
+    out.print(table)
+    drifted = drift["drifted"]
+    prediction = outcome.report.prediction
+    said = (
+        ""
+        if prediction is None
+        else "; the prediction drifted"
+        if prediction.drifted
+        else "; the prediction is stable"
+    )
+    if drifted:
+        out.print(
+            f"✗ {len(drifted)} of {len(drift['features'])} features drifted: "
+            f"{', '.join(drifted)} (max PSI {drift['max_psi']:.3f}){said}.",
+            markup=False,
+        )
+    else:
+        out.print(
+            f"{'✗' if outcome.drifted else '✓'} No feature drifted "
+            f"(max PSI {drift['max_psi']:.3f}){said}.",
+            markup=False,
+        )
+    for note in outcome.notes:
+        out.print(f"· {note}", markup=False)
+
+
+def _stat(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 @app.command(
     epilog="**Examples**\n\n"
     "    charter score --in new_customers.csv --out scores.parquet\n\n"

@@ -4,6 +4,7 @@ This layer holds no I/O of its own beyond the ledger and the domain packages; it
 prints or parses arguments (the faces do that) and reports progress through a `Reporter`.
 """
 
+from charter.lifecycle._drift import DriftOutcome, drift
 from charter.lifecycle._export import ExportOutcome, export
 from charter.lifecycle._monitor import (
     MonitorError,
@@ -40,6 +41,7 @@ __all__ = [
     "RUN_STAGES",
     "CheckOutcome",
     "DashboardUnavailable",
+    "DriftOutcome",
     "ExportOutcome",
     "GateRefused",
     "InitOutcome",
@@ -58,6 +60,7 @@ __all__ = [
     "StatusReport",
     "WindowOutcome",
     "check",
+    "drift",
     "export",
     "incidents",
     "init",
