@@ -194,9 +194,7 @@ def test_an_empty_parquet_table_is_a_clear_error(
     tmp_path: Path, project: Project, spark: SparkSession
 ) -> None:
     with quiet_pandas_version():
-        empty = spark.createDataFrame(
-            pd.DataFrame({"x": [1.0], "y": ["yes"]})
-        ).limit(0)
+        empty = spark.createDataFrame(pd.DataFrame({"x": [1.0], "y": ["yes"]})).limit(0)
     empty.write.parquet(str(tmp_path / "empty"))
     loaded = project("empty", engine={"name": "spark"})
     with pytest.raises(DataError, match=r"must hold data rows\. Got none instead"):

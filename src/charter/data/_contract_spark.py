@@ -49,6 +49,7 @@ _ID = "__charter_id"
 ROW_NUMBER = "__charter_row"
 #: The checks a `failing` row broke, as "column:check; ...".
 CHECKS = "__charter_checks"
+_BAD = "__bad_rows"
 #: monotonically_increasing_id() holds the partition id above bit 33, the position below.
 _POSITION_BITS = 33
 _EXACT_INT = float(2**53)
@@ -131,7 +132,7 @@ def check_contract_spark(
     keyed = frame.withColumn(_ID, F.monotonically_increasing_id())
     plans = [_plan(keyed, name, contract.get(name), name == charter.data.id) for name in names]
     staged, conditions = _staged(keyed, names, plans)
-    totals = _totals(staged, names, conditions)
+    totals = _totals(staged, names, conditions, _any_failed(conditions, set()))
     rows = int(totals["rows"])
     empty = {
         plan.name
@@ -155,6 +156,8 @@ def check_contract_spark(
     typed_columns = [F.col(f"__t{i}").alias(name) for i, name in enumerate(names)]
     typed = staged.select(*typed_columns)
     failed = _any_failed(conditions, empty)
+    # With no empty column, the aggregate above already counted the failing rows.
+    bad_rows = totals[_BAD] if not empty else _bad_rows(staged, failed)
     row_number = _row_number(F.col(_ID), offsets).alias(ROW_NUMBER)
     broken = F.concat_ws(
         "; ",
@@ -169,10 +172,12 @@ def check_contract_spark(
         violations=tuple(violations),
         rows=rows,
         columns=len(names),
-        bad_rows=_bad_rows(staged, failed),
+        bad_rows=bad_rows,
         source=source,
         extra_columns=tuple(n for n in names if n not in contract) if contract else (),
-        passing=staged.where(~failed).select(row_number, *typed_columns),
+        # Without failing rows there is nothing to filter, and every later pass over the
+        # table skips the checks (the unique checks' window is a shuffle).
+        passing=(staged.where(~failed) if bad_rows else staged).select(row_number, *typed_columns),
         failing=staged.where(failed).select(
             row_number, *[_column(name) for name in names], broken.alias(CHECKS)
         ),
@@ -305,11 +310,14 @@ def _staged(
 
 
 def _totals(
-    staged: DataFrame, names: list[str], conditions: dict[tuple[str, str], Any]
+    staged: DataFrame, names: list[str], conditions: dict[tuple[str, str], Any], failed: Any
 ) -> dict[str, int]:
     from pyspark.sql import functions as F
 
-    aggregates = [F.count(F.lit(1)).alias("rows")]
+    aggregates = [
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.when(failed, 1).otherwise(0)).alias(_BAD),
+    ]
     aggregates += [F.count(F.col(f"__t{i}")).alias(f"present:{n}") for i, n in enumerate(names)]
     aggregates += [
         F.sum(F.when(condition, 1).otherwise(0)).alias(f"{check}:{column}")
