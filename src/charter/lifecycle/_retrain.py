@@ -283,7 +283,9 @@ def retrain(
             {"trigger": trigger, "rows": dict(outcome.rows), "data": str(data_path)},
         )
     retrain_charter = _with_source(loaded, data_path)
-    result = run_loaded(retrain_charter, reporter=reporter, command="retrain")
+    # The retrain set was assembled in this process (a file on its disk, bounded by the
+    # champion's training split): it is audited here, on pandas, whatever the engine.
+    result = run_loaded(retrain_charter, reporter=reporter, command="retrain", engine="pandas")
     outcome.run_id = result.run_id
     outcome.challenger = result.model_version
     outcome.deployable = result.deployable
@@ -454,8 +456,18 @@ def _with_source(loaded: LoadedCharter, data_path: Path) -> LoadedCharter:
     from dataclasses import replace
 
     charter = loaded.charter
+    # Only the file: a query or a table left beside it would be read instead of it.
     source = charter.data.source.model_copy(
-        update={"path": str(data_path), "format": "parquet", "delimiter": None, "encoding": None}
+        update={
+            "path": str(data_path),
+            "format": "parquet",
+            "delimiter": None,
+            "encoding": None,
+            "query": None,
+            "url": None,
+            "url_env": None,
+            "table": None,
+        }
     )
     data = charter.data.model_copy(update={"source": source})
     return replace(loaded, charter=charter.model_copy(update={"data": data}))
