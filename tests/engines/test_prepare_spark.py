@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -256,6 +257,29 @@ def test_rows_without_a_target_are_dropped_alike(
     assert dropped[0].details["examples"] == [51, 52]
     # `extra` is outside the contract: numbers read from text become floats on both engines.
     assert on_spark.train["extra"].dtype == on_pandas.train["extra"].dtype == "float64"
+
+
+def test_rows_dropped_mid_table_leave_the_leakage_folds_as_on_pandas(
+    tmp_path: Path, project: Project, spark: SparkSession
+) -> None:
+    # The leakage screen's cross-fitted AUC splits rows into folds by their labels: the
+    # Spark engine must label the rows kept after a drop as pandas does, not by position.
+    rng = np.random.default_rng(1)
+    rows = 1500
+    y = np.where(rng.random(rows) < 0.3, "yes", "no").astype(object)
+    leak = (y == "yes") + rng.normal(0, 0.3, rows)
+    y[rng.random(rows) < 0.1] = ""
+    frame = pd.DataFrame({"x": rng.normal(size=rows), "leak": leak, "y": y})
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    contract = {"x": {"type": "float"}, "leak": {"type": "float"}}
+    loaded = project(contract={**contract, "y": {"type": "category", "nullable": True}})
+    on_pandas = prepare(loaded, engine=PandasEngine())
+    on_spark = prepare(loaded, engine=SparkEngine(spark))
+
+    leaks = [f for f in on_spark.findings if f.kind == "leakage"]
+    assert [f.column for f in leaks] == ["leak"]
+    assert comparable(on_spark) == comparable(on_pandas)
+    pd.testing.assert_frame_equal(on_spark.train, on_pandas.train)
 
 
 def test_a_source_read_by_the_other_engine_says_which_to_use(

@@ -309,7 +309,7 @@ def audit(
     engine = engine or PandasEngine()
     notify: Progress = progress or _silent
     target = charter.objective.target
-    names = [str(name) for name in frame.columns]
+    names = engine.columns(frame)
     if target not in names:
         raise DataError(f"The target '{target}' must be a column of the audited frame.")
     roles = column_roles(names, charter)

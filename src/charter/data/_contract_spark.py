@@ -37,7 +37,7 @@ from charter.data._contract import (
     _check_roles,
     _constraint,
 )
-from charter.engines import SparkEngine, row_number_of
+from charter.engines import ROW_LABEL, SparkEngine, row_number_of
 from charter.errors import DataError
 from charter.spec.schema import Charter, Column
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 _ID = "__charter_id"
-#: The 1-based row number of `passing` and `failing` rows, in the table's order.
+#: The 1-based row number of `failing` rows, in the table's order.
 ROW_NUMBER = "__charter_row"
 #: The checks a `failing` row broke, as "column:check; ...".
 CHECKS = "__charter_checks"
@@ -61,10 +61,11 @@ class SparkContractResult(ViolationSummary):
 
     `typed` holds the contract columns converted (numbers and booleans as double, text as
     string, dates as timestamp; unreadable values null) and the other columns as they were.
-    `passing` is `typed` without the rows that broke a row-level check, with their row
-    number in `ROW_NUMBER`; `failing` holds those rows as read, with their row number
-    (`ROW_NUMBER`) and the checks they broke ("column:check; ...", in `CHECKS`). Both are
-    plans: nothing runs until they are read.
+    `passing` is `typed` without the rows that broke a row-level check, with each row's
+    label (row number - 1, as pandas indexes it) in the engine's `ROW_LABEL`; `failing`
+    holds those rows as read, with their row number (`ROW_NUMBER`) and the checks they
+    broke ("column:check; ...", in `CHECKS`). Both are plans: nothing runs until they are
+    read.
     """
 
     typed: DataFrame
@@ -177,7 +178,9 @@ def check_contract_spark(
         extra_columns=tuple(n for n in names if n not in contract) if contract else (),
         # Without failing rows there is nothing to filter, and every later pass over the
         # table skips the checks (the unique checks' window is a shuffle).
-        passing=(staged.where(~failed) if bad_rows else staged).select(row_number, *typed_columns),
+        passing=(staged.where(~failed) if bad_rows else staged).select(
+            (_row_number(F.col(_ID), offsets) - 1).alias(ROW_LABEL), *typed_columns
+        ),
         failing=staged.where(failed).select(
             row_number, *[_column(name) for name in names], broken.alias(CHECKS)
         ),

@@ -38,7 +38,7 @@ from charter.data._contract_spark import (
 from charter.data._findings import Finding, plural
 from charter.data._source_spark import SparkSourceFrame, read_source_spark
 from charter.data._split import overlap_findings, split
-from charter.engines import SparkEngine
+from charter.engines import ROW_LABEL, SparkEngine
 from charter.errors import DataError
 from charter.spec import LoadedCharter
 from charter.spec.schema import Charter
@@ -105,7 +105,7 @@ def prepare_spark(
     check_target(_target_values(table, charter), charter, source.source)
 
     report = audit(
-        table.drop(ROW_NUMBER),
+        table,  # its ROW_LABEL column gives the leakage folds the pandas engine's row labels
         charter,
         engine=engine,
         progress=lambda message, fraction: progress(message, round(0.3 + 0.5 * fraction, 4)),
@@ -207,7 +207,7 @@ def _untyped(table: DataFrame, charter: Charter, source: SparkSourceFrame) -> Da
         field.name
         for field in table.schema.fields
         if field.name not in contract
-        and field.name != ROW_NUMBER
+        and field.name != ROW_LABEL
         and isinstance(field.dataType, T.StringType)
     ]
     if not texts:
@@ -268,10 +268,10 @@ def _drop_missing_target(
             f"The target '{name}' of {where} must hold values. Got only missing values instead."
         )
     examples = [
-        int(row[0])
+        int(row[0]) + 1
         for row in table.where(missing)
-        .select(ROW_NUMBER)
-        .orderBy(ROW_NUMBER)
+        .select(ROW_LABEL)
+        .orderBy(ROW_LABEL)
         .limit(_EXAMPLES)
         .collect()
     ]
@@ -305,8 +305,8 @@ def _to_driver(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The table on the driver, with the pandas engine's types and row labels."""
     frame, lineage = engine.to_pandas(table, sample_rows=sample_rows, seed=seed)
-    frame = frame.sort_values(ROW_NUMBER, kind="stable")
-    frame.index = pd.Index(frame.pop(ROW_NUMBER).to_numpy(dtype=np.int64) - 1)
+    frame = frame.sort_values(ROW_LABEL, kind="stable")
+    frame.index = pd.Index(frame.pop(ROW_LABEL).to_numpy(dtype=np.int64))
     frame.columns = pd.Index([str(name) for name in frame.columns], dtype=object)
     for name in frame.columns:
         column = frame[name]

@@ -49,6 +49,7 @@ from charter.engines._partials import (
 )
 from charter.engines._spark import (
     DEFAULT_MASTER,
+    ROW_LABEL,
     GroupedRowCounts,
     SparkEngine,
     quiet_pandas_version,
@@ -61,6 +62,7 @@ __all__ = [
     "DEFAULT_MASTER",
     "MISSING",
     "OTHER",
+    "ROW_LABEL",
     "UNSEEN_OTHER",
     "Binning",
     "ColumnPlan",

@@ -50,6 +50,10 @@ class Engine(ABC):
         """How many rows `frame` holds."""
         return len(frame)
 
+    def columns(self, frame: Any) -> list[str]:
+        """The names of the frame's data columns, in order."""
+        return [str(name) for name in frame.columns]
+
     def describe(self) -> dict[str, Any]:
         """What ran, for the evidence: the engine's name and how its quantiles are estimated."""
         return {

@@ -9,8 +9,10 @@ the statistics equal the pandas engine's on the same rows: counts, sums, the dis
 sketch and the quantile sketch's buckets bit for bit.
 
 Duplicate rows are counted by a `groupBy` over the columns (a shuffle, never a collect).
-Cross-tables give each row its position in the frame as its label (partition offsets
-counted first), so the two folds of the leakage screen hold the same rows as on pandas.
+Cross-tables give each row a label, so that the two folds of the leakage screen hold the
+same rows as on pandas: its value in the `ROW_LABEL` column when the frame has one (the
+row's label in the source, kept through filters; the column is not data), else its
+position in the frame (partition offsets counted first).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ _PANDAS_WARNING = "PySpark does not yet fully support pandas"
 _PARTIAL = "partial"
 _SEGMENT_GLOB = "segment-*.parquet"
 _ROWS = "__charter_rows"
+#: A column holding each row's label (as pandas would index it); not a data column.
+ROW_LABEL = "__charter_row_label"
 # monotonically_increasing_id() holds the partition id above bit 33, the position below.
 _POSITION_BITS = 33
 
@@ -169,6 +173,9 @@ class SparkEngine(Engine):
     def count_rows(self, frame: DataFrame) -> int:
         return int(frame.count())
 
+    def columns(self, frame: DataFrame) -> list[str]:
+        return [str(name) for name in frame.columns if name != ROW_LABEL]
+
     def to_pandas(
         self, frame: DataFrame, *, sample_rows: int | None = None, seed: int = 7
     ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -205,7 +212,7 @@ class SparkEngine(Engine):
     def column_stats(
         self, frame: DataFrame, columns: Sequence[str] | None = None, *, top: int = TOP_CAP
     ) -> dict[str, ColumnStats]:
-        names = list(frame.columns) if columns is None else list(columns)
+        names = self.columns(frame) if columns is None else list(columns)
         selected = summarisable(frame.select(*[_column(name) for name in names]))
 
         def summarise(chunk: pd.DataFrame) -> dict[str, ColumnStats]:
@@ -237,6 +244,8 @@ class SparkEngine(Engine):
         classes: tuple[Any, ...] | None,
     ) -> dict[str, Crosstab]:
         needed = list(dict.fromkeys([target, *(b.column for b in binnings.values())]))
+        if ROW_LABEL in frame.columns:
+            needed.append(ROW_LABEL)
         selected = summarisable(frame.select(*[_column(name) for name in needed]))
         cuts = dict(binnings)
 
@@ -367,7 +376,8 @@ class SparkEngine(Engine):
         with_labels: bool,
     ) -> list[T]:
         """`compute` over every chunk of every partition, merged per partition, collected."""
-        offsets = self.partition_offsets(frame) if with_labels else {}
+        labelled = ROW_LABEL in frame.columns
+        offsets = self.partition_offsets(frame) if with_labels and not labelled else {}
         chunk_rows = self.chunk_rows
 
         def per_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -376,10 +386,8 @@ class SparkEngine(Engine):
             context = TaskContext.get()
             start = offsets.get(context.partitionId(), 0) if context is not None else 0
             named = (batch.set_axis(names, axis=1) for batch in batches)
-            parts = [
-                compute(chunk)
-                for chunk in _chunked(named, chunk_rows, start=start, labelled=with_labels)
-            ]
+            chunks = _chunked(named, chunk_rows, start=start, labelled=with_labels and not labelled)
+            parts = [compute(_own_labels(chunk) if labelled else chunk) for chunk in chunks]
             if parts:
                 yield pd.DataFrame({_PARTIAL: [pickle.dumps(functools.reduce(combine, parts))]})
 
@@ -440,6 +448,13 @@ def _chunked(
     if held:
         joined = pd.concat(pending, ignore_index=True) if len(pending) > 1 else pending[0]
         yield _labelled(joined, position, labelled)
+
+
+def _own_labels(chunk: pd.DataFrame) -> pd.DataFrame:
+    """The chunk indexed by its `ROW_LABEL` column, which leaves the data."""
+    labels = chunk.pop(ROW_LABEL).to_numpy(dtype="int64")
+    chunk.index = pd.Index(labels)
+    return chunk
 
 
 def _labelled(chunk: pd.DataFrame, start: int, labelled: bool) -> pd.DataFrame:
