@@ -247,18 +247,12 @@ def available_bytes() -> int:
     return 0
 
 
-def measure(engine: str, task: str, rows: int, timeout: float) -> dict[str, Any]:
-    if engine == "pandas":
-        needed = PANDAS_BYTES_PER_ROW[task] * rows
-        if task != "score" and needed > 0.7 * available_bytes():
-            return {
-                "engine": engine,
-                "task": task,
-                "rows": rows,
-                "skipped": f"needs ~{needed / 2**30:.0f} GiB, "
-                f"{available_bytes() / 2**30:.0f} GiB available",
-            }
-    command = [sys.executable, __file__, "--case", engine, task, str(rows)]
+def run_measured(command: list[str], timeout: float) -> tuple[int, str, int]:
+    """Run `command`; its exit code, standard output and its process tree's peak bytes.
+
+    The tree's resident memory is sampled every 0.2 s. TimeoutExpired (after killing the
+    command) when it runs past `timeout` seconds.
+    """
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     peak = 0
     stop = threading.Event()
@@ -271,17 +265,36 @@ def measure(engine: str, task: str, rows: int, timeout: float) -> dict[str, Any]
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    started = time.perf_counter()
     try:
         output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        return {"engine": engine, "task": task, "rows": rows, "skipped": f"over {timeout:.0f} s"}
+        raise
     finally:
         stop.set()
         sampler.join()
-    if process.returncode != 0:
+    return process.returncode, output, peak
+
+
+def measure(engine: str, task: str, rows: int, timeout: float) -> dict[str, Any]:
+    if engine == "pandas":
+        needed = PANDAS_BYTES_PER_ROW[task] * rows
+        if task != "score" and needed > 0.7 * available_bytes():
+            return {
+                "engine": engine,
+                "task": task,
+                "rows": rows,
+                "skipped": f"needs ~{needed / 2**30:.0f} GiB, "
+                f"{available_bytes() / 2**30:.0f} GiB available",
+            }
+    command = [sys.executable, __file__, "--case", engine, task, str(rows)]
+    started = time.perf_counter()
+    try:
+        returncode, output, peak = run_measured(command, timeout)
+    except subprocess.TimeoutExpired:
+        return {"engine": engine, "task": task, "rows": rows, "skipped": f"over {timeout:.0f} s"}
+    if returncode != 0:
         return {"engine": engine, "task": task, "rows": rows, "skipped": "failed"}
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     result["wall_s"] = time.perf_counter() - started

@@ -160,6 +160,10 @@ class Encoder:
     #: The feature each encoded column comes from (datetime parts share their feature).
     sources: tuple[str, ...]
     _plan: tuple[tuple[str, int, Any], ...] = field(init=False, repr=False, compare=False)
+    #: Per category slot, its known categories as an object Index and their targets.
+    _lookups: tuple[tuple[pd.Index, np.ndarray], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         # The record loop's plan: per feature, its slots as plain tuples (attribute lookups
@@ -184,6 +188,14 @@ class Encoder:
                     parts = {slot.part: _numeric_plan(slot) for slot in slots}
                     plan.append((name, _DATETIME, [parts.get(part) for part in DATETIME_PARTS]))
         object.__setattr__(self, "_plan", tuple(plan))  # frozen: set once, here
+        lookups = tuple(
+            (
+                pd.Index(list(slot.index), dtype=object),
+                np.asarray(list(slot.index.values()), dtype=np.int64),
+            )
+            for slot in self.categories
+        )
+        object.__setattr__(self, "_lookups", lookups)
 
     def encode_records(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """The records as an (n, width) float64 matrix; a missing key counts as missing."""
@@ -232,12 +244,12 @@ class Encoder:
                 out[:, slot.indicator] = np.where(
                     missing, slot.indicator_missing, slot.indicator_present
                 )
-        for slot_ in self.categories:
+        for slot_, (known, targets) in zip(self.categories, self._lookups, strict=True):
             keys = keys_of(frame[slot_.feature])
-            missing = np.fromiter((key is None for key in keys), dtype=bool, count=rows)
-            known = pd.Index(list(slot_.index), dtype=object)
-            found = known.get_indexer(np.where(missing, "", keys).astype(object))
-            targets = np.asarray(list(slot_.index.values()), dtype=np.int64)
+            missing = np.asarray(pd.isna(keys), dtype=bool)
+            # An object Index, so that pandas does not turn the text into its string dtype
+            # (and back) on every batch; None is no category, so missing keys are not found.
+            found = known.get_indexer(pd.Index(keys, dtype=object))
             mapped = np.where(found >= 0, targets[np.maximum(found, 0)], -1)
             if slot_.codes:
                 codes = np.where(missing | (found < 0), np.nan, mapped.astype(np.float64))
