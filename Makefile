@@ -63,3 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/monitor_scale.py
 	$(BIN)/python benchmarks/spark_scale.py
+	$(BIN)/python benchmarks/spark_audit_stage.py
