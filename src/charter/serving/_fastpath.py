@@ -161,9 +161,7 @@ class Encoder:
     sources: tuple[str, ...]
     _plan: tuple[tuple[str, int, Any], ...] = field(init=False, repr=False, compare=False)
     #: Per category slot, its known categories as an object Index and their targets.
-    _lookups: tuple[tuple[pd.Index, np.ndarray], ...] = field(
-        init=False, repr=False, compare=False
-    )
+    _lookups: tuple[tuple[pd.Index, np.ndarray], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # The record loop's plan: per feature, its slots as plain tuples (attribute lookups
