@@ -64,6 +64,7 @@ def test_public_api_is_pinned() -> None:
         "DEFAULT_MASTER",
         "MISSING",
         "OTHER",
+        "ROW_LABEL",
         "UNSEEN_OTHER",
         "Binning",
         "ColumnPlan",
