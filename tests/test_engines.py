@@ -97,6 +97,7 @@ def test_public_api_is_pinned() -> None:
         "plain",
         "quiet_pandas_version",
         "row_number_of",
+        "spark_column",
         "spark_session",
     ]
 

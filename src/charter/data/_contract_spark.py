@@ -37,7 +37,7 @@ from charter.data._contract import (
     _check_roles,
     _constraint,
 )
-from charter.engines import ROW_LABEL, SparkEngine, row_number_of
+from charter.engines import ROW_LABEL, SparkEngine, row_number_of, spark_column
 from charter.errors import DataError
 from charter.spec.schema import Charter, Column
 
@@ -182,7 +182,7 @@ def check_contract_spark(
             (_row_number(F.col(_ID), offsets) - 1).alias(ROW_LABEL), *typed_columns
         ),
         failing=staged.where(failed).select(
-            row_number, *[_column(name) for name in names], broken.alias(CHECKS)
+            row_number, *[spark_column(name) for name in names], broken.alias(CHECKS)
         ),
     )
 
@@ -201,16 +201,10 @@ def _row_number(identifier: Any, offsets: dict[int, int]) -> Any:
     return F.coalesce(starts[partition], F.lit(0)).cast("long") + position + 1
 
 
-def _column(name: str) -> Any:
-    from pyspark.sql import functions as F
-
-    return F.col("`" + name.replace("`", "``") + "`")
-
-
 def _plan(frame: DataFrame, name: str, declared: Column | None, is_id: bool) -> _Planned:
     from pyspark.sql import functions as F
 
-    raw = _column(name)
+    raw = spark_column(name)
     if declared is None:
         only_unique: list[tuple[str, Any]] = [("unique", None)] if is_id else []
         return _Planned(name, raw, F.lit(False), only_unique, declared=False)
@@ -295,7 +289,7 @@ def _staged(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    columns = [F.col(_ID), *[_column(name) for name in names]]
+    columns = [F.col(_ID), *[spark_column(name) for name in names]]
     for i, plan in enumerate(plans):
         columns += [plan.typed.alias(f"__t{i}"), plan.failed.alias(f"__f{i}")]
     staged = keyed.select(*columns)
@@ -339,7 +333,7 @@ def _examples(
     """The first rows (by position) that break a check: (row number, raw value)."""
     from pyspark.sql import functions as F
 
-    chosen = staged.where(condition).orderBy(F.col(_ID)).select(F.col(_ID), _column(column))
+    chosen = staged.where(condition).orderBy(F.col(_ID)).select(F.col(_ID), spark_column(column))
     return tuple(
         (row_number_of(int(row[0]), offsets), row[1])
         for row in chosen.limit(MAX_EXAMPLES).collect()

@@ -38,7 +38,7 @@ from charter.data._contract_spark import (
 from charter.data._findings import Finding, plural
 from charter.data._source_spark import SparkSourceFrame, read_source_spark
 from charter.data._split import overlap_findings, split
-from charter.engines import ROW_LABEL, SparkEngine
+from charter.engines import ROW_LABEL, SparkEngine, spark_column
 from charter.errors import DataError
 from charter.spec import LoadedCharter
 from charter.spec.schema import Charter
@@ -99,7 +99,7 @@ def prepare_spark(
             )
         )
     extra.extend(extra_column_findings(result.extra_columns))
-    table = _untyped(table, charter, source)
+    table = _untyped(table, charter)
     table, dropped = _drop_missing_target(table, charter, source.source)
     extra.extend(dropped)
     check_target(_target_values(table, charter), charter, source.source)
@@ -155,7 +155,7 @@ def _quarantine(
     checks_column = _free_name(_CHECKS_COLUMN, names)
     rows = result.failing.select(
         F.col(ROW_NUMBER).alias(row_column),
-        *[F.col("`" + name.replace("`", "``") + "`") for name in names],
+        *[spark_column(name) for name in names],
         F.col(CHECKS).alias(checks_column),
     )
     where = folder or loaded.base_dir / ".charter" / "quarantine"
@@ -192,7 +192,7 @@ def _free_name(name: str, taken: list[str]) -> str:
     return name
 
 
-def _untyped(table: DataFrame, charter: Charter, source: SparkSourceFrame) -> DataFrame:
+def _untyped(table: DataFrame, charter: Charter) -> DataFrame:
     """Columns outside the contract as the pandas engine reads them from text.
 
     A text column becomes double when every present value reads as a finite number, else
@@ -213,14 +213,11 @@ def _untyped(table: DataFrame, charter: Charter, source: SparkSourceFrame) -> Da
     if not texts:
         return table
 
-    def quoted(name: str) -> Any:
-        return F.col("`" + name.replace("`", "``") + "`")
-
     def number(name: str) -> Any:
-        return F.trim(quoted(name)).try_cast("double")
+        return F.trim(spark_column(name)).try_cast("double")
 
     def present(name: str) -> Any:
-        return quoted(name).isNotNull() & (quoted(name) != F.lit(""))
+        return spark_column(name).isNotNull() & (spark_column(name) != F.lit(""))
 
     checks = []
     for i, name in enumerate(texts):
@@ -240,9 +237,9 @@ def _untyped(table: DataFrame, charter: Charter, source: SparkSourceFrame) -> Da
         if name in numeric:
             columns.append(F.when(present(name), number(name)).alias(name))
         elif name in texts:
-            columns.append(F.when(present(name), quoted(name)).alias(name))
+            columns.append(F.when(present(name), spark_column(name)).alias(name))
         else:
-            columns.append(quoted(name))
+            columns.append(spark_column(name))
     return table.select(*columns)
 
 
@@ -250,10 +247,11 @@ def _drop_missing_target(
     table: DataFrame, charter: Charter, where: str
 ) -> tuple[DataFrame, list[Finding]]:
     from pyspark.sql import functions as F
+    from pyspark.sql import types as T
 
-    target = F.col("`" + charter.objective.target.replace("`", "``") + "`")
+    target = spark_column(charter.objective.target)
     missing = target.isNull()
-    if isinstance(table.schema[charter.objective.target].dataType, _fractional()):
+    if isinstance(table.schema[charter.objective.target].dataType, T.FractionalType):
         missing = missing | F.isnan(target)
     counts = table.agg(
         F.count(F.lit(1)).alias("rows"), F.sum(F.when(missing, 1).otherwise(0)).alias("missing")
@@ -286,17 +284,10 @@ def _drop_missing_target(
     return table.where(~missing), [finding]
 
 
-def _fractional() -> Any:
-    from pyspark.sql import types as T
-
-    return T.FractionalType
-
-
 def _target_values(table: DataFrame, charter: Charter) -> pd.DataFrame:
     """A few distinct target values (more than any check needs), as a pandas frame."""
     target = charter.objective.target
-    column = "`" + target.replace("`", "``") + "`"
-    distinct = table.select(column).distinct().limit(_CLASSES_SHOWN).collect()
+    distinct = table.select(spark_column(target)).distinct().limit(_CLASSES_SHOWN).collect()
     return pd.DataFrame({target: pd.Series([row[0] for row in distinct], dtype=object)})
 
 

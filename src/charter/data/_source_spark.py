@@ -27,7 +27,7 @@ from charter.data._fingerprint import (
 )
 from charter.data._read import CSV_SUFFIXES, PARQUET_SUFFIXES, read
 from charter.data._source import _check_delimiter, check_target_present
-from charter.engines import SparkEngine
+from charter.engines import SparkEngine, spark_column
 from charter.errors import DataError
 from charter.spec import LoadedCharter
 from charter.spec.schema import Charter
@@ -221,7 +221,7 @@ def table_sha256(frame: DataFrame, rows: int) -> str:
     """An order-independent content hash of a table, computed as one aggregate."""
     from pyspark.sql import functions as F
 
-    columns = [F.col("`" + name.replace("`", "``") + "`") for name in frame.columns]
+    columns = [spark_column(name) for name in frame.columns]
     sums = frame.agg(
         F.sum(F.xxhash64(*columns).cast("decimal(38,0)")).alias("x"),
         F.sum(F.hash(*columns).cast("decimal(38,0)")).alias("m"),

@@ -54,6 +54,7 @@ from charter.engines._spark import (
     SparkEngine,
     quiet_pandas_version,
     row_number_of,
+    spark_column,
     spark_session,
 )
 
@@ -95,5 +96,6 @@ __all__ = [
     "plain",
     "quiet_pandas_version",
     "row_number_of",
+    "spark_column",
     "spark_session",
 ]

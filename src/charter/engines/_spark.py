@@ -213,7 +213,7 @@ class SparkEngine(Engine):
         self, frame: DataFrame, columns: Sequence[str] | None = None, *, top: int = TOP_CAP
     ) -> dict[str, ColumnStats]:
         names = self.columns(frame) if columns is None else list(columns)
-        selected = summarisable(frame.select(*[_column(name) for name in names]))
+        selected = summarisable(frame.select(*[spark_column(name) for name in names]))
 
         def summarise(chunk: pd.DataFrame) -> dict[str, ColumnStats]:
             return {name: column_stats_of(chunk[name], name=name, top=top) for name in names}
@@ -226,7 +226,7 @@ class SparkEngine(Engine):
     def row_counts(self, frame: DataFrame, columns: Sequence[str]) -> RowCounts:
         from pyspark.sql import functions as F
 
-        groups = frame.groupBy(*[_column(name) for name in columns]).count()
+        groups = frame.groupBy(*[spark_column(name) for name in columns]).count()
         row = groups.agg(
             F.sum("count").alias("rows"),
             F.sum(F.col("count") - 1).alias("repeated"),
@@ -246,7 +246,7 @@ class SparkEngine(Engine):
         needed = list(dict.fromkeys([target, *(b.column for b in binnings.values())]))
         if ROW_LABEL in frame.columns:
             needed.append(ROW_LABEL)
-        selected = summarisable(frame.select(*[_column(name) for name in needed]))
+        selected = summarisable(frame.select(*[spark_column(name) for name in needed]))
         cuts = dict(binnings)
 
         def tabulate(chunk: pd.DataFrame) -> dict[str, Crosstab]:
@@ -267,7 +267,7 @@ class SparkEngine(Engine):
             return Outside({})
         aggregates = []
         for position, (column, (low, high)) in enumerate(fences.items()):
-            value = _column(column).cast("double")
+            value = spark_column(column).cast("double")
             # Spark orders NaN above every number: leave it out, as pandas' comparisons do.
             number = value.isNotNull() & ~F.isnan(value)
             aggregates.append(
@@ -292,7 +292,7 @@ class SparkEngine(Engine):
 
         names = [name for name in frame.columns if name in plan.features or name == prediction]
         # Without a planned column the batches would carry no rows to count: keep a marker.
-        kept = [_column(name) for name in names] or [F.lit(0).alias(_ROWS)]
+        kept = [spark_column(name) for name in names] or [F.lit(0).alias(_ROWS)]
         selected = frame.select(*kept)
 
         def count(chunk: pd.DataFrame) -> DriftCounts:
@@ -393,7 +393,7 @@ class SparkEngine(Engine):
 
         # mapInPandas resolves a name like "amount.usd" as a struct field: hand it plain ones.
         names = list(frame.columns)
-        plain = frame.select(*[_column(name).alias(f"_c{i}") for i, name in enumerate(names)])
+        plain = frame.select(*[spark_column(name).alias(f"_c{i}") for i, name in enumerate(names)])
         with quiet_pandas_version():
             rows = plain.mapInPandas(per_partition, f"{_PARTIAL} binary").collect()
             parts: list[T] = [pickle.loads(row[_PARTIAL]) for row in rows]
@@ -403,8 +403,8 @@ class SparkEngine(Engine):
         return parts
 
 
-def _column(name: str) -> Any:
-    """A column by its name, whatever characters the name holds (dots, spaces)."""
+def spark_column(name: str) -> Any:
+    """A Spark column by its name, whatever characters the name holds (dots, spaces, `)."""
     from pyspark.sql import functions as F
 
     return F.col("`" + name.replace("`", "``") + "`")
@@ -494,7 +494,7 @@ def summarisable(frame: DataFrame) -> DataFrame:
 
     columns = []
     for field in frame.schema.fields:
-        column = _column(field.name)
+        column = spark_column(field.name)
         if isinstance(field.dataType, T.BooleanType | T.DecimalType):
             column = column.cast("double")
         elif isinstance(field.dataType, T.DateType):

@@ -489,7 +489,7 @@ def _data_on_spark(
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from charter.engines import DriftPlan, quiet_pandas_version
+    from charter.engines import DriftPlan, quiet_pandas_version, spark_column
     from charter.monitoring import drift_report
     from charter.serving import loaded_predictor
 
@@ -538,7 +538,7 @@ def _data_on_spark(
             counted, _ = recipe.frame(batch.set_axis(read, axis=1), predictor)
             yield counted.rename(columns=renamed)
 
-    plain = frame.select(*[_column(name).alias(f"_c{i}") for i, name in enumerate(read)])
+    plain = frame.select(*[spark_column(name).alias(f"_c{i}") for i, name in enumerate(read)])
     try:
         with quiet_pandas_version():
             mapped = plain.mapInPandas(per_partition, schema)
@@ -570,12 +570,6 @@ def _data_on_spark(
         counts=counts,
         notes=tuple(notes),
     )
-
-
-def _column(name: str) -> Any:
-    from pyspark.sql import functions as F
-
-    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _check_rows(where: str, rows_in: int, counted: int | None) -> None:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from charter.engines import quiet_pandas_version, row_number_of
+from charter.engines import quiet_pandas_version, row_number_of, spark_column
 from charter.errors import ArtifactIntegrityError, DataError
 from charter.serving._predictor import Predictor, ServingError
 from charter.serving._score import (
@@ -131,7 +131,7 @@ def score_spark(
     started = time.perf_counter()
     if contract_check is None:
         # Nothing but the model reads the rows: Parquet then skips the other columns.
-        frame = frame.select(*[_named(name) for name in needed])
+        frame = frame.select(*[spark_column(name) for name in needed])
     offsets = None if id_column else _offsets(frame)
     keyed = frame.withColumn(_ID, _monotonic_id()) if offsets is not None else frame
     id_type = _id_type(frame, id_column)
@@ -272,13 +272,6 @@ def _offsets(frame: DataFrame) -> dict[int, int]:
     from charter.engines import SparkEngine
 
     return SparkEngine(frame.sparkSession).partition_offsets(frame)
-
-
-def _named(name: str) -> Any:
-    """A column by its name, whatever characters it holds (a dot is no struct field here)."""
-    from pyspark.sql import functions as F
-
-    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _monotonic_id() -> Any:
