@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +18,12 @@ from tests.pg_server import make_postgres_database, postgres_server  # noqa: F40
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+
+# Some tests press Ctrl-C on a `charter` child process. A test run started in the
+# background of a non-interactive shell (`make test &`) ignores SIGINT, and every child
+# would inherit that and never see the key: the children get the terminal's behaviour.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def datasets_dir() -> Path:
