@@ -135,20 +135,7 @@ def prepare(
         path = folder / f"{stem}-{source.fingerprint.content_sha256[:12]}.csv"
         quarantined = quarantine(result, path)
         frame = quarantined.frame
-        extra.append(
-            Finding(
-                "contract_violation",
-                "warning",
-                None,
-                f"{quarantined.message} {result.headline()}",
-                {
-                    "quarantined": quarantined.rows,
-                    "kept": quarantined.kept,
-                    "path": str(quarantined.path),
-                    "checks": quarantined.checks,
-                },
-            )
-        )
+        extra.append(quarantine_finding(quarantined, result.headline()))
     extra.extend(extra_column_findings(result.extra_columns))
     frame, dropped = _drop_missing_target(frame, charter, source.source)
     extra.extend(dropped)
@@ -176,6 +163,22 @@ def prepare(
 
 def _silent(message: str, fraction: float) -> None:
     del message, fraction
+
+
+def quarantine_finding(quarantined: Quarantined, headline: str) -> Finding:
+    """The warning that rows were set aside under `quarantine`, and where they went."""
+    return Finding(
+        "contract_violation",
+        "warning",
+        None,
+        f"{quarantined.message} {headline}",
+        {
+            "quarantined": quarantined.rows,
+            "kept": quarantined.kept,
+            "path": str(quarantined.path),
+            "checks": quarantined.checks,
+        },
+    )
 
 
 def extra_column_findings(names: Sequence[str]) -> list[Finding]:

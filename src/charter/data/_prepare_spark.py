@@ -69,7 +69,12 @@ def prepare_spark(
     seed: int = 7,
 ) -> Prepared:
     """`prepare` on Spark (see the module docstring); the same errors, findings and evidence."""
-    from charter.data._prepare import Prepared, check_target, extra_column_findings
+    from charter.data._prepare import (
+        Prepared,
+        check_target,
+        extra_column_findings,
+        quarantine_finding,
+    )
 
     charter = loaded.charter
     progress("Reading the data (Spark)", 0.0)
@@ -84,20 +89,7 @@ def prepare_spark(
         if charter.data.on_violation == "fail":
             raise ContractViolation(result)
         quarantined = _quarantine(result, source, loaded, quarantine_dir)
-        extra.append(
-            Finding(
-                "contract_violation",
-                "warning",
-                None,
-                f"{quarantined.message} {result.headline()}",
-                {
-                    "quarantined": quarantined.rows,
-                    "kept": quarantined.kept,
-                    "path": str(quarantined.path),
-                    "checks": quarantined.checks,
-                },
-            )
-        )
+        extra.append(quarantine_finding(quarantined, result.headline()))
     extra.extend(extra_column_findings(result.extra_columns))
     table = _untyped(table, charter)
     table, dropped = _drop_missing_target(table, charter, source.source)
