@@ -148,8 +148,23 @@ def prepare(
         progress=lambda message, fraction: notify(message, round(0.3 + 0.55 * fraction, 4)),
     )
     notify("Splitting train and test", 0.85)
+    parts, report = split_and_fold(frame, charter, report, extra, source, result, quarantined)
+    notify("Data ready", 1.0)
+    return Prepared(source, result, report, parts, quarantined)
+
+
+def split_and_fold(
+    frame: pd.DataFrame,
+    charter: Charter,
+    report: AuditReport,
+    extra: list[Finding],
+    source: SourceFrame | SparkSourceFrame,
+    result: ContractResult | SparkContractResult,
+    quarantined: Quarantined | None,
+) -> tuple[Split, AuditReport]:
+    """Cut the holdout, and fold the stage's own findings and evidence into the audit."""
     parts = split(frame, charter)
-    extra.extend(overlap_findings(parts.train, parts.test, charter))
+    extra = [*extra, *overlap_findings(parts.train, parts.test, charter)]
     report = replace(
         report.with_findings(extra),
         fingerprint=source.fingerprint,
@@ -157,8 +172,7 @@ def prepare(
         quarantined_rows=0 if quarantined is None else quarantined.rows,
         split=parts.to_dict(),
     )
-    notify("Data ready", 1.0)
-    return Prepared(source, result, report, parts, quarantined)
+    return parts, report
 
 
 def _silent(message: str, fraction: float) -> None:

@@ -37,7 +37,6 @@ from charter.data._contract_spark import (
 )
 from charter.data._findings import Finding, plural
 from charter.data._source_spark import SparkSourceFrame, read_source_spark
-from charter.data._split import overlap_findings, split
 from charter.engines import ROW_LABEL, SparkEngine, spark_column
 from charter.errors import DataError
 from charter.spec import LoadedCharter
@@ -74,6 +73,7 @@ def prepare_spark(
         check_target,
         extra_column_findings,
         quarantine_finding,
+        split_and_fold,
     )
 
     charter = loaded.charter
@@ -105,16 +105,8 @@ def prepare_spark(
     progress("Bringing the training set to the driver", 0.8)
     frame, lineage = _to_driver(engine, table, sample_rows=sample_rows, seed=seed)
     progress("Splitting train and test", 0.9)
-    parts = split(frame, charter)
-    extra.extend(overlap_findings(parts.train, parts.test, charter))
-    report = replace(
-        report.with_findings(extra),
-        fingerprint=source.fingerprint,
-        violations=result.violations,
-        quarantined_rows=0 if quarantined is None else quarantined.rows,
-        split=parts.to_dict(),
-        extra={**report.extra, "training_sample": lineage},
-    )
+    parts, report = split_and_fold(frame, charter, report, extra, source, result, quarantined)
+    report = replace(report, extra={**report.extra, "training_sample": lineage})
     progress("Data ready", 1.0)
     return Prepared(source, result, report, parts, quarantined, lineage=lineage)
 
